@@ -1,0 +1,481 @@
+"""The widget's wire format, and the only place that knows it.
+
+Input: DRF serializers keyed by the widget's own mixed-case names (``allDay``, ``RRULE``,
+``recurringEventId`` ...), tolerant of the extra keys the widget sends, strict on types.
+Output: ``render_events`` and ``render_calendars`` build plain dicts straight from database rows, for
+lists, single objects and live updates alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from .conf import app_settings
+from .models import Attachment, Calendar, Event
+from .validators import validate_color, validate_storable_json, validate_storable_text
+
+MAX_ID = 2**63 - 1
+TEXT_MAX_LENGTH = 65_536
+
+# Keys the widget adds to bodies that carry nothing worth keeping (CONTRACT.md G4).
+IGNORED_EVENT_KEYS = frozenset({"id", "parent_id", "DTSTART"})
+
+# Model field -> wire key, for errors raised by model validation.
+EVENT_WIRE_NAMES = {
+    "calendar": "type",
+    "all_day": "allDay",
+    "recurring_event": "recurringEventId",
+    "original_start": "originalStartTime",
+    "series_start": "STDATE",
+    "series_end": "DTEND",
+    "rrule": "RRULE",
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Dates
+
+
+def parse_instant(value: Any) -> datetime:
+    """An ISO-8601 string with an offset, or naive (taken as UTC), as an aware UTC datetime."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise serializers.ValidationError(_("Expected an ISO-8601 date string."), code="invalid")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise serializers.ValidationError(_("Expected an ISO-8601 date string."), code="invalid") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise serializers.ValidationError(_("The date is out of range."), code="out_of_range") from None
+
+
+def format_instant(value: datetime | None) -> str | None:
+    """UTC with milliseconds and ``Z``: never date-only, never naive, safe for the year 9999."""
+    if value is None:
+        return None
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Strict fields: the widget sends JSON types, so a number where text belongs is an error, not a cast.
+
+
+class InstantField(serializers.Field):
+    default_error_messages = {"null": _("This field may not be null.")}
+
+    def to_internal_value(self, data: Any) -> datetime:
+        return parse_instant(data)
+
+    def to_representation(self, value: datetime) -> str | None:
+        return format_instant(value)
+
+
+class TextField(serializers.CharField):
+    """A string (null is taken as empty): no numbers cast to text, no NUL, no lone surrogates."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("max_length", TEXT_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None:
+            return True, ""
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            validate_storable_text(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return data
+
+
+class FlagField(serializers.BooleanField):
+    """``true`` or ``false`` only."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+
+
+class IdField(serializers.Field):
+    """A positive integer id, also accepted as a numeric string (Go's FuzzyInt does the same)."""
+
+    default_error_messages = {"invalid": _("Expected an integer id.")}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and data.isascii() and data.isdigit() and len(data) <= 19:
+            data = int(data)
+        if isinstance(data, bool) or not isinstance(data, int) or not 0 < data <= MAX_ID:
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value: int) -> int:
+        return value
+
+
+class CalendarIdField(IdField):
+    """A calendar id among ``context["calendars"]``, the calendars the policy lets this user see."""
+
+    default_error_messages = {**IdField.default_error_messages, "unknown": _("Unknown calendar.")}
+
+    def to_internal_value(self, data: Any) -> Calendar:
+        calendar = self.context["calendars"].filter(pk=super().to_internal_value(data)).first()
+        if calendar is None:
+            self.fail("unknown")
+        return calendar
+
+
+class SeriesIdField(IdField):
+    """The id of a series master among ``context["events"]``, the events this user may see."""
+
+    default_error_messages = {**IdField.default_error_messages, "unknown": _("Unknown event.")}
+
+    def to_internal_value(self, data: Any) -> Event:
+        event = self.context["events"].filter(pk=super().to_internal_value(data)).first()
+        if event is None:
+            self.fail("unknown")
+        return event
+
+
+class SectionField(serializers.Field):
+    """A timeline section key: a string or an integer, kept with its JSON type (the widget uses ===)."""
+
+    default_error_messages = {"invalid": _("Expected a string or an integer.")}
+
+    def to_internal_value(self, data: Any) -> str | int:
+        if isinstance(data, str) and len(data) <= 255:
+            try:
+                validate_storable_text(data)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from None
+            return data
+        if isinstance(data, int) and not isinstance(data, bool) and abs(data) <= MAX_ID:
+            return data
+        self.fail("invalid")
+
+
+COLOR_KEYS = {"background": "color_background", "border": "color_border", "textColor": "color_text"}
+
+
+class ColorField(serializers.Field):
+    """``{"background", "border", "textColor"}``, each optional; returns model field -> value for the keys sent.
+
+    A key sent as null or "" clears it; null for the whole object clears all three.
+    """
+
+    default_error_messages = {"invalid": _("Expected an object with background, border and textColor.")}
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None and self.allow_null:
+            return True, {field: "" for field in COLOR_KEYS.values()}
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if not isinstance(data, Mapping):
+            self.fail("invalid")
+        values = {}
+        for key, field in COLOR_KEYS.items():
+            if key not in data:
+                continue
+            value = data[key] if data[key] is not None else ""
+            if not isinstance(value, str):
+                self.fail("invalid")
+            try:
+                validate_color(value)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({key: exc.messages}) from None
+            values[field] = value
+        return values
+
+
+class FileListField(serializers.Field):
+    """The event's ``files``: the uploader's entries, of which only ``id`` counts; returns the ids.
+
+    Entries the uploader has not finished (``status`` other than ``"server"``) are skipped.
+    """
+
+    default_error_messages = {"invalid": _("Expected a list of files with integer ids.")}
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None:
+            return True, []
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data: Any) -> list[int]:
+        if not isinstance(data, list) or len(data) > 1000:
+            self.fail("invalid")
+        ids = []
+        for entry in data:
+            if not isinstance(entry, Mapping):
+                self.fail("invalid")
+            if entry.get("status", "server") != "server":
+                continue
+            ids.append(IdField().to_internal_value(entry.get("id")))
+        return ids
+
+
+# ---------------------------------------------------------------------------------------------------
+# Input
+
+
+class WireSerializer(serializers.Serializer):
+    """Collects the body's unknown keys (less ``ignored_keys``) into ``validated_data["extra"]``."""
+
+    ignored_keys: frozenset[str] = frozenset()
+    keeps_extra = False
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        values = super().to_internal_value(data)
+        color = values.pop("color", None)
+        if color:
+            values.update(color)
+        if self.keeps_extra:
+            extra = {
+                key: value
+                for key, value in data.items()
+                if key not in self.fields and key not in self.ignored_keys
+            }
+            if extra or not self.partial:
+                values["extra"] = self.validate_extra(extra)
+        return values
+
+    def validate_extra(self, extra: dict[str, Any]) -> dict[str, Any]:
+        try:
+            validate_storable_json(extra)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"extra": exc.messages}) from None
+        check_finite(extra)
+        return extra
+
+
+def check_finite(value: Any) -> None:
+    """JSON columns refuse NaN and infinity; ``1e400`` parses to infinity without any error."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise serializers.ValidationError({"extra": [_("Numbers must be finite.")]})
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def merge_extra(stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """Key by key; a key sent as null is removed. The result is capped by ``EXTRA_MAX_SIZE``."""
+    merged = {**stored, **sent}
+    merged = {key: value for key, value in merged.items() if value is not None}
+    size = len(json.dumps(merged, ensure_ascii=False).encode())
+    if size > app_settings.EXTRA_MAX_SIZE:
+        raise serializers.ValidationError(
+            {"extra": [_("Custom keys take %(size)d bytes, over the limit of %(limit)d.")
+                       % {"size": size, "limit": app_settings.EXTRA_MAX_SIZE}]}
+        )
+    return merged
+
+
+class EventSerializer(WireSerializer):
+    """An event body from the widget. ``type``, ``start_date`` and ``end_date`` are required on create,
+    except for a cancelled occurrence; model validation (``Event.clean``) checks the result."""
+
+    ignored_keys = IGNORED_EVENT_KEYS
+    keeps_extra = True
+
+    type = CalendarIdField(source="calendar")
+    text = TextField(required=False)
+    details = TextField(required=False)
+    start_date = InstantField(required=False, allow_null=True)
+    end_date = InstantField(required=False, allow_null=True)
+    allDay = FlagField(source="all_day", required=False)
+    color = ColorField(required=False, allow_null=True)
+    readonly = FlagField(required=False, allow_null=True)
+    dragMove = FlagField(source="drag_move", required=False, allow_null=True)
+    dragResize = FlagField(source="drag_resize", required=False, allow_null=True)
+    RRULE = TextField(source="rrule", required=False, max_length=4096)
+    STDATE = InstantField(source="series_start", required=False, allow_null=True)
+    DTEND = InstantField(source="series_end", required=False, allow_null=True)
+    recurring = FlagField(required=False, allow_null=True)
+    recurringEventId = SeriesIdField(source="recurring_event", required=False, allow_null=True)
+    originalStartTime = InstantField(source="original_start", required=False, allow_null=True)
+    status = TextField(required=False, max_length=32)
+    section = SectionField(required=False, allow_null=True)
+    files = FileListField(required=False)
+
+
+class CalendarSerializer(WireSerializer):
+    """A calendar body from the widget's sidebar form or its show/hide checkbox."""
+
+    label = TextField(max_length=255)
+    description = TextField(required=False)
+    color = ColorField(required=False)
+    active = FlagField(required=False)
+    readonly = FlagField(required=False)
+
+    def validate(self, values: dict[str, Any]) -> dict[str, Any]:
+        for field in ("color_background", "color_border"):
+            if values.get(field) == "":
+                values.pop(field)
+        return values
+
+
+def wire_errors(error: DjangoValidationError) -> dict[str, list[str]]:
+    """Model validation errors, keyed by the wire's names."""
+    return {EVENT_WIRE_NAMES.get(field, field): messages for field, messages in error.message_dict.items()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Output
+
+FILE_SIGNER_SALT = "event_calendar.file"
+
+
+def file_signature(attachment_id: int, name: str) -> str:
+    return signing.Signer(salt=FILE_SIGNER_SALT).signature(f"{attachment_id}/{name}")
+
+
+def file_signature_is_valid(attachment_id: int, name: str, signature: str) -> bool:
+    return constant_time_compare(signature, file_signature(attachment_id, name))
+
+
+class FileLinks:
+    """Builds the absolute, signed link of each file under ``uploads_url`` (``https://host/.../uploads``)."""
+
+    def __init__(self, uploads_url: str) -> None:
+        self.uploads_url = uploads_url.rstrip("/")
+
+    def render(self, attachment_id: int, name: str) -> dict[str, Any]:
+        url = f"{self.uploads_url}/{attachment_id}/{quote(name, safe='')}?sig={file_signature(attachment_id, name)}"
+        return {"id": attachment_id, "name": name, "url": url}
+
+
+EVENT_COLUMNS = (
+    "id",
+    "calendar_id",
+    "text",
+    "details",
+    "start_date",
+    "end_date",
+    "all_day",
+    "color_background",
+    "color_border",
+    "color_text",
+    "readonly",
+    "drag_move",
+    "drag_resize",
+    "rrule",
+    "series_start",
+    "series_end",
+    "recurring",
+    "recurring_event_id",
+    "original_start",
+    "status",
+    "section",
+    "extra",
+)
+
+
+def render_color(background: str, border: str, text: str) -> dict[str, str]:
+    color = {}
+    if background:
+        color["background"] = background
+    if border:
+        color["border"] = border
+    if text:
+        color["textColor"] = text
+    return color
+
+
+def render_events(events: QuerySet[Event], links: FileLinks) -> list[dict[str, Any]]:
+    """The events as ``GET events`` sends them: always the core keys, optional keys only when set,
+    then the custom keys. Two queries, whatever the number of events."""
+    files: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    attachments = Attachment.objects.filter(event__in=events.values("pk")).order_by("pk")
+    for event_id, attachment_id, name in attachments.values_list("event_id", "pk", "name"):
+        files[event_id].append(links.render(attachment_id, name))
+    return [
+        _render_event_row(row, files.get(row[0], []))
+        for row in events.order_by("pk").values_list(*EVENT_COLUMNS)
+    ]
+
+
+def _render_event_row(row: tuple[Any, ...], files: list[dict[str, Any]]) -> dict[str, Any]:
+    (
+        pk, calendar_id, text, details, start, end, all_day, background, border, text_color, readonly,
+        drag_move, drag_resize, rrule, series_start, series_end, recurring, series_id, original_start,
+        status, section, extra,
+    ) = row
+    event: dict[str, Any] = {
+        "id": pk,
+        "type": calendar_id,
+        "text": text,
+        "details": details,
+        "start_date": format_instant(start),
+        "end_date": format_instant(end),
+        "allDay": all_day,
+        "files": files,
+    }
+    optional = (
+        ("color", render_color(background, border, text_color) or None),
+        ("readonly", readonly),
+        ("dragMove", drag_move),
+        ("dragResize", drag_resize),
+        ("RRULE", rrule or None),
+        ("STDATE", format_instant(series_start)),
+        ("DTEND", format_instant(series_end)),
+        ("recurring", recurring),
+        ("recurringEventId", series_id),
+        ("originalStartTime", format_instant(original_start)),
+        ("status", status or None),
+        ("section", section),
+    )
+    event.update((key, value) for key, value in optional if value is not None)
+    if extra:
+        event.update(extra)
+    return event
+
+
+CALENDAR_COLUMNS = (
+    "id", "label", "description", "active", "readonly", "color_background", "color_border", "color_text",
+)
+
+
+def render_calendars(calendars: QuerySet[Calendar]) -> list[dict[str, Any]]:
+    """The calendars as ``GET calendars`` sends them."""
+    return [
+        {
+            "id": pk,
+            "label": label,
+            "description": description,
+            "active": active,
+            "readonly": readonly,
+            "color": render_color(background, border, text_color),
+        }
+        for pk, label, description, active, readonly, background, border, text_color in calendars.order_by(
+            "pk"
+        ).values_list(*CALENDAR_COLUMNS)
+    ]
+

@@ -1,0 +1,271 @@
+"""The widget's REST routes: events, calendars, uploads and login (CONTRACT.md section 1).
+
+Every reply is JSON (the widget calls ``res.json()`` on all of them and ignores the status), success is
+always 200, POST answers ``{"id": ...}``, PUT merges the keys it is sent, DELETE is idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from rest_framework import exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import permissions as policy
+from .authentication import RemoteTokenAuthentication
+from .conf import app_settings
+from .exceptions import RequestTooLarge, exception_handler, json_error
+from .files import clean_content_type, clean_file_name, file_response
+from .models import Attachment, Calendar, Event
+from .parsers import JSONBodyParser, UploadParser
+from .serializers import (
+    MAX_ID,
+    CalendarSerializer,
+    EventSerializer,
+    FileLinks,
+    file_signature_is_valid,
+    merge_extra,
+    render_calendars,
+    render_events,
+)
+from .tokens import issue_token
+
+
+class WireRenderer(JSONRenderer):
+    # Pinned here so that a site's REST_FRAMEWORK settings cannot change the wire format.
+    ensure_ascii = False
+    compact = True
+    strict = True
+
+
+class JSONOnlyNegotiation(DefaultContentNegotiation):
+    """Always JSON, whatever the Accept header says: the widget parses every reply as JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class CalendarAPIView(APIView):
+    """The app's DRF settings, pinned so that a site's ``REST_FRAMEWORK`` setting never changes them."""
+
+    authentication_classes = [RemoteTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONBodyParser]
+    renderer_classes = [WireRenderer]
+    content_negotiation_class = JSONOnlyNegotiation
+    throttle_classes: list[Any] = []
+    versioning_class = None
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def file_links(self) -> FileLinks:
+        return FileLinks(self.request.build_absolute_uri(reverse("event_calendar:uploads")))
+
+    def serializer_context(self) -> dict[str, Any]:
+        user = self.request.user
+        return {"calendars": policy.visible_calendars(user), "events": policy.visible_events(user)}
+
+
+class EventWriteMixin:
+    def save_event(self, event: Event, values: dict[str, Any]) -> None:
+        """Apply validated wire values to ``event`` and save it, with its files. Call inside a transaction."""
+        user = self.request.user
+        file_ids = values.pop("files", None)
+        extra = values.pop("extra", None)
+        calendars = {event.calendar} if event.pk else set()
+        for field, value in values.items():
+            setattr(event, field, value)
+        calendars.add(event.calendar)
+        if not all(policy.may_edit_events(user, calendar) for calendar in calendars):
+            raise exceptions.PermissionDenied(_("You may not change events in this calendar."))
+        if extra is not None:
+            event.extra = merge_extra(event.extra, extra)
+        event.clean()
+        event.save()
+        if file_ids is not None:
+            link_attachments(event, file_ids, user)
+
+
+def link_attachments(event: Event, file_ids: list[int], user) -> None:
+    """Make ``file_ids`` the event's files: claim the user's unlinked uploads, delete the dropped files."""
+    wanted = set(file_ids)
+    linkable = set(policy.linkable_attachments(user, event).filter(pk__in=wanted).values_list("pk", flat=True))
+    current = set(event.attachments.values_list("pk", flat=True))
+    to_claim = wanted - current
+    # The update re-checks "unlinked", so two events racing for one upload cannot both get it.
+    claimed = Attachment.objects.filter(pk__in=to_claim & linkable, event__isnull=True).update(event=event)
+    if wanted - linkable or claimed != len(to_claim):
+        unknown = sorted(wanted - linkable) or sorted(to_claim)
+        raise exceptions.ValidationError({"files": [_("Unknown file id: %(id)s") % {"id": unknown[0]}]})
+    for attachment in event.attachments.exclude(pk__in=wanted):
+        attachment.delete()
+
+
+class EventListView(EventWriteMixin, CalendarAPIView):
+    def get(self, request):
+        return Response(render_events(policy.visible_events(request.user), self.file_links()))
+
+    def post(self, request):
+        serializer = EventSerializer(data=request.data, context=self.serializer_context())
+        serializer.is_valid(raise_exception=True)
+        event = Event()
+        with transaction.atomic():
+            self.save_event(event, dict(serializer.validated_data))
+        return Response({"id": event.pk})
+
+
+class EventDetailView(EventWriteMixin, CalendarAPIView):
+    def put(self, request, pk: int):
+        serializer = EventSerializer(data=request.data, partial=True, context=self.serializer_context())
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            event = get_object_or_404(policy.visible_events(request.user).select_for_update(), pk=pk)
+            self.save_event(event, dict(serializer.validated_data))
+        return Response({})
+
+    def delete(self, request, pk: int):
+        with transaction.atomic():
+            event = policy.visible_events(request.user).select_for_update().filter(pk=pk).first()
+            if event is not None:
+                if not policy.may_edit_events(request.user, event.calendar):
+                    raise exceptions.PermissionDenied(_("You may not change events in this calendar."))
+                event.delete()
+        return Response({})
+
+
+class CalendarListView(CalendarAPIView):
+    def get(self, request):
+        return Response(render_calendars(policy.visible_calendars(request.user)))
+
+    def post(self, request):
+        if not policy.may_create_calendar(request.user):
+            raise exceptions.PermissionDenied(_("You may not create calendars."))
+        serializer = CalendarSerializer(data=request.data, context=self.serializer_context())
+        serializer.is_valid(raise_exception=True)
+        calendar = Calendar(created_by=request.user, **serializer.validated_data)
+        with transaction.atomic():
+            calendar.save()
+        return Response({"id": calendar.pk})
+
+
+class CalendarDetailView(CalendarAPIView):
+    def put(self, request, pk: int):
+        serializer = CalendarSerializer(data=request.data, partial=True, context=self.serializer_context())
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            calendar = get_object_or_404(policy.visible_calendars(request.user).select_for_update(), pk=pk)
+            self.check_may_manage(calendar)
+            for field, value in serializer.validated_data.items():
+                setattr(calendar, field, value)
+            calendar.save()
+        return Response({})
+
+    def delete(self, request, pk: int):
+        with transaction.atomic():
+            calendar = policy.visible_calendars(request.user).select_for_update().filter(pk=pk).first()
+            if calendar is not None:
+                self.check_may_manage(calendar)
+                # Cascades to the events, their exceptions and their files.
+                calendar.delete()
+        return Response({})
+
+    def check_may_manage(self, calendar: Calendar) -> None:
+        if not policy.may_manage_calendar(self.request.user, calendar):
+            raise exceptions.PermissionDenied(_("You may not change this calendar."))
+
+
+class UploadView(CalendarAPIView):
+    """``POST uploads``: one file in the multipart field ``upload``, as the widget's editor sends it.
+
+    The widget's uploader sends no headers, so the token may come as ``?token=`` in the upload URL.
+    """
+
+    accepts_query_token = True
+    parser_classes = [UploadParser]
+
+    def post(self, request):
+        upload = request.FILES.get("upload")
+        if upload is None:
+            raise exceptions.ValidationError({"upload": [_("Send one file in the form field 'upload'.")]})
+        if upload.size > app_settings.UPLOAD_MAX_SIZE:
+            raise RequestTooLarge(
+                _("The file is larger than the limit of %(limit)d bytes.") % {"limit": app_settings.UPLOAD_MAX_SIZE}
+            )
+        name = clean_file_name(upload.name)
+        attachment = Attachment(
+            name=name,
+            content_type=clean_content_type(upload.content_type, name),
+            size=upload.size,
+            uploaded_by=request.user,
+        )
+        attachment.file.save(name, upload, save=False)
+        attachment.save()
+        # No "status" key: the widget would take any value but "server" as a failed upload.
+        return Response(self.file_links().render(attachment.pk, attachment.name))
+
+
+def upload_file(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    """``GET uploads/<id>/<name>?sig=...``: the file, when the link's signature is the one we handed out."""
+    if request.method not in ("GET", "HEAD"):
+        return json_error(_("Method not allowed."), 405)
+    attachment = Attachment.objects.filter(pk=pk).first()
+    signature = request.GET.get("sig", "")
+    if attachment is None or attachment.name != name or not file_signature_is_valid(pk, name, signature):
+        return json_error(_("File not found."), 404)
+    try:
+        handle = attachment.file.open("rb")
+    except OSError:
+        return json_error(_("File not found."), 404)
+    return file_response(attachment, handle)
+
+
+@never_cache
+def login(request: HttpRequest) -> HttpResponse:
+    """``GET login``: a new Remote-Token, as text, for the signed-in Django user.
+
+    ``?id=N`` issues one for user N instead, only with ``DEMO_LOGIN`` on, only while ``DEBUG`` is on,
+    and never for staff or superusers.
+    """
+    if request.method != "GET":
+        return json_error(_("Method not allowed."), 405)
+    if "id" in request.GET:
+        user = demo_user(request.GET["id"])
+        if user is None:
+            return json_error(_("Demo login is off, or there is no such user."), 403)
+    else:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return json_error(_("Sign in to the site first."), 401)
+    return HttpResponse(issue_token(user), content_type="text/plain; charset=utf-8")
+
+
+def demo_user(raw_id: str):
+    if not (app_settings.DEMO_LOGIN and settings.DEBUG):
+        return None
+    User = get_user_model()
+    try:
+        pk = User._meta.pk.to_python(raw_id)
+    except DjangoValidationError:
+        return None
+    if isinstance(pk, int) and not 0 < pk <= MAX_ID:
+        return None
+    return User.objects.filter(pk=pk, is_active=True, is_staff=False, is_superuser=False).first()
+
+
+def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any other path under the app's prefix: a JSON 404, never the site's HTML page."""
+    return json_error(_("Not found."), 404)
