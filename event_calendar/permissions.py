@@ -1,7 +1,7 @@
 """The one access policy: which calendars, events and files a user may see and change.
 
 Every queryset and check in the app asks this module. The policy is the vendor demo's: every
-signed-in user may see and change everything.
+signed-in user may see and change everything, except the events of a calendar marked read-only.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def may_manage_calendar(user, calendar: Calendar) -> bool:
 
 
 def may_edit_events(user, calendar: Calendar) -> bool:
-    return user.is_authenticated
+    # An administrator can make a calendar read-only for everyone.
+    return user.is_authenticated and not calendar.readonly
 
 
 def linkable_attachments(user, event: Event | None) -> QuerySet[Attachment]:

@@ -69,3 +69,48 @@ def anonymous_api() -> WidgetClient:
 @pytest.fixture
 def calendar(user) -> Calendar:
     return Calendar.objects.create(label="Work", created_by=user)
+
+
+def widget_event(calendar_id: Any, **fields: Any) -> dict[str, Any]:
+    """An event body as the widget's editor POSTs it: temp id and the config-derived flags included."""
+    body = {
+        "id": "temp://1707553800123",
+        "type": calendar_id,
+        "text": "Planning",
+        "details": "",
+        "start_date": "2024-02-10T08:30:00.000Z",
+        "end_date": "2024-02-10T09:30:00.000Z",
+        "allDay": False,
+    }
+    body.update(fields)
+    return body
+
+
+def database_state() -> dict[str, list[dict[str, Any]]]:
+    """Every stored row, to prove that a refused request changed nothing."""
+    from django.forms.models import model_to_dict
+
+    from event_calendar.models import Attachment, Device, Event
+
+    return {
+        model.__name__: [model_to_dict(obj) for obj in model.objects.order_by("pk")]
+        for model in (Calendar, Event, Attachment)
+    } | {"Device": list(Device.objects.order_by("pk").values("pk", "revoked_at"))}
+
+
+def assert_json_error(response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == "error"
+    assert isinstance(body["message"], str) and body["message"]
+    return body
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """An empty MEDIA_ROOT of the test's own, so a test sees exactly which files were stored."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = str(root)
+    return root
