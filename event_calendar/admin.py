@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.db.models import Count
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .files import clean_content_type, clean_file_name
 from .models import Attachment, Calendar, Device, Event
+from .tokens import revoke_device
 
 
 @admin.register(Calendar)
@@ -101,5 +101,7 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke the selected devices' tokens"))
     def revoke(self, request, queryset) -> None:
-        count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
-        self.message_user(request, _("%(count)d devices revoked.") % {"count": count})
+        devices = list(queryset.filter(revoked_at=None))
+        for device in devices:
+            revoke_device(device)
+        self.message_user(request, _("%(count)d devices revoked.") % {"count": len(devices)})

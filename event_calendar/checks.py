@@ -6,10 +6,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, SETTING_NAME, app_settings
 
-POSITIVE_INTEGER_KEYS = ("TOKEN_MAX_AGE", "UPLOAD_MAX_SIZE", "EXTRA_MAX_SIZE")
+POSITIVE_INTEGER_KEYS = ("TOKEN_MAX_AGE", "UPLOAD_MAX_SIZE", "EXTRA_MAX_SIZE", "SOCKET_MAX_FRAME_SIZE")
 
 
 def _is_positive_int(value: Any) -> bool:
@@ -51,6 +53,17 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
                 id="event_calendar.E006",
             )
         )
+    origins = app_settings.SOCKET_ALLOWED_ORIGINS
+    if origins is not None and (
+        not isinstance(origins, list | tuple) or not all(isinstance(origin, str) for origin in origins)
+    ):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['SOCKET_ALLOWED_ORIGINS'] must be None or a list of origins.",
+                hint='For example ["https://app.example.com"], or ["*"] for any origin.',
+                id="event_calendar.E007",
+            )
+        )
     if app_settings.DEMO_LOGIN is True and not settings.DEBUG:
         errors.append(
             Warning(
@@ -60,3 +73,61 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
             )
         )
     return errors
+
+
+@register(Tags.compatibility)
+def check_socket_wiring(**kwargs: Any) -> list[CheckMessage]:
+    """The socket must be mounted under the same prefix as the REST routes: the widget derives one from
+    the other (``url + "/api/v1"``)."""
+    if "default" not in getattr(settings, "CHANNEL_LAYERS", {}):
+        return [
+            Warning(
+                "CHANNEL_LAYERS has no 'default' layer, so live updates are off.",
+                hint="Use channels_redis.core.RedisChannelLayer in production (see the README).",
+                id="event_calendar.W002",
+            )
+        ]
+    asgi_path = getattr(settings, "ASGI_APPLICATION", None)
+    try:
+        expected = reverse("event_calendar:remote").lstrip("/")
+    except NoReverseMatch:
+        return []
+    if not asgi_path:
+        return []
+    try:
+        application = import_string(asgi_path)
+    except ImportError:
+        return []
+    mounted = sorted(socket_paths(application))
+    if expected not in mounted:
+        return [
+            Warning(
+                f"The live-update socket is not mounted at /{expected}, beside the REST routes"
+                + (f" (it is at {', '.join('/' + path for path in mounted)})." if mounted else "."),
+                hint='In asgi.py, mount event_calendar.routing.websocket_urlpatterns under the prefix given to '
+                'include("event_calendar.urls").',
+                id="event_calendar.W003",
+            )
+        ]
+    return []
+
+
+def socket_paths(application: Any, prefix: str = "") -> set[str]:
+    """The paths at which ``application`` routes websockets to the app's consumer."""
+    from channels.routing import ProtocolTypeRouter, URLRouter
+
+    from .consumers import RemoteEventsConsumer
+
+    while hasattr(application, "inner"):  # middleware such as AuthMiddlewareStack
+        application = application.inner
+    if isinstance(application, ProtocolTypeRouter):
+        websocket = application.application_mapping.get("websocket")
+        return socket_paths(websocket, prefix) if websocket is not None else set()
+    if isinstance(application, URLRouter):
+        paths: set[str] = set()
+        for route in application.routes:
+            paths |= socket_paths(route.callback, prefix + str(route.pattern))
+        return paths
+    if getattr(application, "consumer_class", None) is RemoteEventsConsumer:
+        return {prefix}
+    return set()

@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_DIRECTORY": "event_calendar",
     # Largest JSON size, in bytes, of the custom keys kept with one event.
     "EXTRA_MAX_SIZE": 16 * 1024,
+    # Browser origins allowed to open the socket, e.g. ["https://app.example.com"], or ["*"].
+    # None: an origin whose host is in ALLOWED_HOSTS. Clients that send no Origin are always allowed.
+    "SOCKET_ALLOWED_ORIGINS": None,
+    # Largest socket frame accepted from a client, in bytes.
+    "SOCKET_MAX_FRAME_SIZE": 32_000,
 }
 
 

@@ -123,6 +123,13 @@ class Event(models.Model):
     def __str__(self) -> str:
         return self.text or f"#{self.pk}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Remembered so that a move to another calendar can be announced to the audiences of both.
+        instance._loaded_calendar_id = instance.__dict__.get("calendar_id")
+        return instance
+
     @property
     def is_cancelled_occurrence(self) -> bool:
         return self.status == CANCELLED and self.recurring_event_id is not None
@@ -146,6 +153,13 @@ class Event(models.Model):
                 errors["recurring_event"] = _("The series must be in the same calendar.")
         if self.status == CANCELLED and (self.recurring_event_id is None or self.original_start is None):
             errors["status"] = _("A cancelled occurrence needs its series and its original start.")
+        # The admin's form gives None for an emptied box; the column is NOT NULL and rendering merges a dict.
+        if self.extra is None:
+            self.extra = {}
+        elif not isinstance(self.extra, dict):
+            errors["extra"] = _("Custom keys must be a JSON object.")
+        if self.section is not None and (isinstance(self.section, bool) or not isinstance(self.section, str | int)):
+            errors["section"] = _("The section must be a string or an integer.")
         if errors:
             raise ValidationError(errors)
 
@@ -168,7 +182,7 @@ class Attachment(models.Model):
     """
 
     file = models.FileField(_("file"), storage=attachment_storage, upload_to=attachment_path, max_length=255)
-    name = models.CharField(_("name"), max_length=255)
+    name = models.CharField(_("name"), max_length=255, blank=True, help_text=_("Taken from the file when empty."))
     content_type = models.CharField(_("content type"), max_length=255, blank=True, default="")
     size = models.PositiveBigIntegerField(_("size"), default=0)
     uploaded_by = models.ForeignKey(

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.core import signing
 from django.utils import timezone
 
+from . import broadcast
 from .conf import app_settings
 from .models import Device
 
@@ -55,4 +56,6 @@ def read_token(token: str) -> Device:
 
 
 def revoke_device(device: Device) -> None:
+    """Refuse the device's token from now on, and close its open sockets."""
     Device.objects.filter(pk=device.pk, revoked_at=None).update(revoked_at=timezone.now())
+    broadcast.close_device_sockets(device.pk)

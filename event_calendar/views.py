@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
@@ -24,9 +25,11 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from . import broadcast
 from . import permissions as policy
 from .authentication import RemoteTokenAuthentication
 from .conf import app_settings
+from .consumers import unknown_service_result
 from .exceptions import RequestTooLarge, exception_handler, json_error
 from .files import clean_content_type, clean_file_name, file_response
 from .models import Attachment, Calendar, Event
@@ -71,6 +74,15 @@ class CalendarAPIView(APIView):
 
     def get_exception_handler(self):
         return exception_handler
+
+    def dispatch(self, request, *args, **kwargs):
+        with broadcast.request_context():
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # Live updates of this request's writes name its device (not echoed to it) and link files like it.
+        broadcast.bind_request(getattr(request.auth, "pk", None), self.file_links().uploads_url)
 
     def file_links(self) -> FileLinks:
         return FileLinks(self.request.build_absolute_uri(reverse("event_calendar:uploads")))
@@ -218,6 +230,24 @@ class UploadView(CalendarAPIView):
         return Response(self.file_links().render(attachment.pk, attachment.name))
 
 
+class RemoteDiscoveryView(CalendarAPIView):
+    """``GET api/v1``: go-remote's discovery answer; this server offers live updates and no RPC services.
+
+    ``POST api/v1`` is go-remote's RPC over HTTP, answered call by call with "Unknown service".
+    """
+
+    def get(self, request):
+        return Response({"api": {}, "data": {}, "websocket": True})
+
+    def post(self, request):
+        if not isinstance(request.data, list):
+            raise exceptions.ValidationError({"non_field_errors": [_("Expected a list of calls.")]})
+        return Response([unknown_service_result(call) for call in request.data])
+
+
+# The plain views change nothing on any method; exempt, so that a POST gets their JSON 405 rather than
+# CsrfViewMiddleware's HTML 403.
+@csrf_exempt
 def upload_file(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     """``GET uploads/<id>/<name>?sig=...``: the file, when the link's signature is the one we handed out."""
     if request.method not in ("GET", "HEAD"):
@@ -233,6 +263,7 @@ def upload_file(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     return file_response(attachment, handle)
 
 
+@csrf_exempt
 @never_cache
 def login(request: HttpRequest) -> HttpResponse:
     """``GET login``: a new Remote-Token, as text, for the signed-in Django user.
@@ -256,6 +287,8 @@ def login(request: HttpRequest) -> HttpResponse:
 def demo_user(raw_id: str):
     if not (app_settings.DEMO_LOGIN and settings.DEBUG):
         return None
+    if not raw_id.isascii():
+        return None
     User = get_user_model()
     try:
         pk = User._meta.pk.to_python(raw_id)
@@ -266,6 +299,7 @@ def demo_user(raw_id: str):
     return User.objects.filter(pk=pk, is_active=True, is_staff=False, is_superuser=False).first()
 
 
+@csrf_exempt
 def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Any other path under the app's prefix: a JSON 404, never the site's HTML page."""
     return json_error(_("Not found."), 404)

@@ -63,3 +63,17 @@ STATIC_URL = "static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 EVENT_CALENDAR = {"DEMO_LOGIN": False}
+
+ASGI_APPLICATION = "tests.asgi.application"
+REDIS_URL = os.environ.get("EVENT_CALENDAR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# A key prefix of its own, so that runs sharing one Redis never see each other's messages.
+REDIS_PREFIX = f"event-calendar-tests-{os.getpid()}"
+if os.environ.get("EVENT_CALENDAR_TEST_LAYER") == "redis":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PREFIX, "capacity": 1000},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}

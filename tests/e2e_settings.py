@@ -1,0 +1,37 @@
+"""Settings of the server processes that the end-to-end tests start (see tests/live.py)."""
+
+import os
+
+from tests.settings import *  # noqa: F403
+
+DEBUG = False
+EVENT_CALENDAR = {}
+
+if os.environ.get("EVENT_CALENDAR_E2E_PG_NAME"):
+    DATABASES = {
+        "default": {
+            **DATABASES["default"],  # noqa: F405
+            "NAME": os.environ["EVENT_CALENDAR_E2E_PG_NAME"],
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ["EVENT_CALENDAR_E2E_SQLITE"],
+            # Several server processes write to one file: take the write lock up front and wait for it.
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        }
+    }
+
+if os.environ.get("EVENT_CALENDAR_E2E_REDIS_PREFIX"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],  # noqa: F405
+                "prefix": os.environ["EVENT_CALENDAR_E2E_REDIS_PREFIX"],
+                "capacity": 1000,
+            },
+        }
+    }

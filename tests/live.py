@@ -1,0 +1,140 @@
+"""Real ASGI server processes for the end-to-end tests: daphne serving ``tests.asgi`` on free ports.
+
+Each ``LiveSite`` has its own database (a SQLite file, or a PostgreSQL database of its own when
+``EVENT_CALENDAR_TEST_DB=postgres``) and, with ``redis=True``, its own Redis key prefix, so that runs never
+see each other's data or messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_is_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class LiveSite:
+    """A database, the users in it, and any number of server processes sharing both."""
+
+    def __init__(self, redis: bool = False) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="event-calendar-e2e-"))
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.e2e_settings", "PYTHONPATH": str(ROOT)}
+        self.pg_name = None
+        if os.environ.get("EVENT_CALENDAR_TEST_DB") == "postgres":
+            self.pg_name = f"event_calendar_e2e_{uuid.uuid4().hex[:12]}"
+            self.env["EVENT_CALENDAR_E2E_PG_NAME"] = self.pg_name
+            self._postgres(f'CREATE DATABASE "{self.pg_name}"')
+        else:
+            self.env["EVENT_CALENDAR_E2E_SQLITE"] = str(self.directory / "db.sqlite3")
+        if redis:
+            self.env["EVENT_CALENDAR_E2E_REDIS_PREFIX"] = f"event-calendar-e2e-{uuid.uuid4().hex[:12]}"
+        self.servers: dict[str, subprocess.Popen] = {}
+        self.django("migrate", "--noinput", "-v", "0")
+
+    def _postgres(self, statement: str) -> None:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", user=os.environ.get("PGUSER", "postgres"), dbname="postgres",
+                             autocommit=True) as connection:
+            connection.execute(statement)
+
+    def django(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "django", *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"django {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def run_python(self, code: str) -> Any:
+        """Run ``code`` with Django set up against this site's database; it prints one JSON value."""
+        return json.loads(self.django("shell", "--no-imports", "-c", code))
+
+    def tokens(self, *usernames: str) -> dict[str, str]:
+        code = (
+            "import json\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from event_calendar.tokens import issue_token\n"
+            f"names = {list(usernames)!r}\n"
+            "users = {n: get_user_model().objects.get_or_create(username=n)[0] for n in names}\n"
+            "print(json.dumps({n: issue_token(u) for n, u in users.items()}))\n"
+        )
+        return self.run_python(code)
+
+    def start_server(self) -> str:
+        """Start one more server process; returns its base URL, e.g. ``http://127.0.0.1:PORT``."""
+        port = free_port()
+        log = self.directory / f"server-{port}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.asgi:application"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        self.servers[base] = process
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{log.read_text()}")
+            try:
+                urllib.request.urlopen(f"{base}/calendar/api/nothing", timeout=1)
+            except urllib.error.HTTPError:
+                return base
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+    def stop_server(self, base: str) -> None:
+        process = self.servers.pop(base)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    def close(self) -> None:
+        for base in list(self.servers):
+            self.stop_server(base)
+        if self.pg_name:
+            self._postgres(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+
+
+def request(base: str, token: str | None, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """One REST call as the widget makes it; returns the status and the parsed JSON body."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Remote-Token"] = token
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{base}/calendar/api/{path}", data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

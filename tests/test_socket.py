@@ -1,0 +1,474 @@
+"""The /api/v1 socket through the real router: handshake, frames, broadcasts, echo suppression."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers, get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import Client, override_settings
+
+from event_calendar import broadcast
+from event_calendar.models import Calendar, Device, Event
+from event_calendar.tokens import issue_token, revoke_device
+from tests.asgi import application
+
+from .conftest import WidgetClient, widget_event
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+SOCKET = "/calendar/api/api/v1"
+QUIET = 0.2  # seconds to wait before concluding that no frame is coming
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@database_sync_to_async
+def make_user(name: str, **fields):
+    return get_user_model().objects.create_user(name, **fields)
+
+
+@database_sync_to_async
+def token_for(user) -> str:
+    return issue_token(user)
+
+
+@database_sync_to_async
+def rest(token: str | None, method: str, path: str, body=None):
+    response = WidgetClient(token).request(method, path, body)
+    return response.status_code, response.json()
+
+
+@database_sync_to_async
+def make_calendar(label: str = "Work") -> Calendar:
+    return Calendar.objects.create(label=label)
+
+
+@asynccontextmanager
+async def socket(token: str, subscribe=("events", "calendars"), headers=None):
+    communicator = WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1", headers=headers or [])
+    connected, _ = await communicator.connect()
+    assert connected
+    start = await communicator.receive_json_from()
+    assert start["action"] == "start"
+    for name in subscribe:
+        await communicator.send_json_to({"action": "subscribe", "name": name})
+    await barrier(communicator)
+    try:
+        yield communicator
+    finally:
+        await communicator.disconnect()
+
+
+async def barrier(communicator: WebsocketCommunicator) -> None:
+    """A call answered proves that every frame sent before it has been handled."""
+    await communicator.send_json_to({"action": "call", "body": [{"id": "barrier", "name": "x.y", "args": []}]})
+    assert (await communicator.receive_json_from())["action"] == "result"
+
+
+async def next_event(communicator: WebsocketCommunicator) -> dict:
+    frame = await communicator.receive_json_from(timeout=2)
+    assert frame["action"] == "event", frame
+    assert set(frame["body"]) == {"name", "value"}
+    return frame["body"]
+
+
+async def assert_silent(communicator: WebsocketCommunicator) -> None:
+    assert await communicator.receive_nothing(timeout=QUIET)
+
+
+@pytest.fixture
+async def alice():
+    return await make_user("alice")
+
+
+@pytest.fixture
+async def bob():
+    return await make_user("bob")
+
+
+# --- discovery -------------------------------------------------------------------------------------
+
+
+async def test_discovery_answers_go_remote_shape(alice):
+    token = await token_for(alice)
+    assert await rest(token, "GET", "api/v1") == (200, {"api": {}, "data": {}, "websocket": True})
+
+
+async def test_discovery_without_a_token_is_a_json_401():
+    status, body = await rest(None, "GET", "api/v1")
+    assert status == 401 and body["status"] == "error"
+
+
+async def test_rpc_over_http_answers_unknown_service(alice):
+    token = await token_for(alice)
+    calls = [{"id": "1", "name": "calendar.list", "args": []}, {"id": "2", "name": "x", "args": [1]}]
+    assert await rest(token, "POST", "api/v1", calls) == (
+        200,
+        [{"id": "1", "data": None, "error": "Unknown service"}, {"id": "2", "data": None, "error": "Unknown service"}],
+    )
+    status, body = await rest(token, "POST", "api/v1", {"id": "1"})
+    assert status == 400 and body["status"] == "error"
+
+
+# --- handshake -------------------------------------------------------------------------------------
+
+
+async def test_start_frame_carries_the_tokens_device_id(alice):
+    token = await token_for(alice)
+    device = await database_sync_to_async(Device.objects.latest)("pk")
+    communicator = WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1")
+    assert (await communicator.connect())[0]
+    assert await communicator.receive_json_from() == {"action": "start", "body": device.pk}
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize("query", ["", "?ws=1", "?token=&ws=1", "?token=abc&ws=1", "?token=WyIxIiwxXQ:1abc:forged&ws=1"])
+async def test_handshake_without_a_valid_token_is_refused(alice, query):
+    communicator = WebsocketCommunicator(application, f"{SOCKET}{query}")
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_handshake_with_a_revoked_or_expired_token_is_refused(alice):
+    token = await token_for(alice)
+    await database_sync_to_async(revoke_device)(await database_sync_to_async(Device.objects.latest)("pk"))
+    assert not (await WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1").connect())[0]
+
+    token = await token_for(alice)
+    with override_settings(EVENT_CALENDAR={"TOKEN_MAX_AGE": 1}):
+        await asyncio.sleep(2.1)
+        assert not (await WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1").connect())[0]
+
+
+async def test_handshake_of_an_inactive_user_is_refused():
+    user = await make_user("carol")
+    token = await token_for(user)
+    await database_sync_to_async(get_user_model().objects.filter(pk=user.pk).update)(is_active=False)
+    assert not (await WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1").connect())[0]
+
+
+@pytest.mark.parametrize(
+    "origin, allowed",
+    [
+        (None, True),
+        (b"http://testserver", True),
+        (b"http://localhost:8000", True),
+        (b"https://evil.example", False),
+        (b"null", False),
+        (b"http://testserver.evil.example", False),
+    ],
+)
+async def test_browser_origins_must_be_allowed_hosts(alice, origin, allowed):
+    token = await token_for(alice)
+    headers = [(b"origin", origin)] if origin else []
+    communicator = WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1", headers=headers)
+    assert (await communicator.connect())[0] is allowed
+    await communicator.disconnect()
+
+
+async def test_allowed_origins_setting_replaces_the_hosts_rule(alice):
+    token = await token_for(alice)
+    with override_settings(EVENT_CALENDAR={"SOCKET_ALLOWED_ORIGINS": ["https://app.example.com"]}):
+        for origin, allowed in [(b"https://app.example.com", True), (b"http://testserver", False)]:
+            communicator = WebsocketCommunicator(
+                application, f"{SOCKET}?token={token}&ws=1", headers=[(b"origin", origin)]
+            )
+            assert (await communicator.connect())[0] is allowed
+            await communicator.disconnect()
+
+
+# --- frames ----------------------------------------------------------------------------------------
+
+
+async def test_call_frames_get_unknown_service_results(alice):
+    async with socket(await token_for(alice), subscribe=()) as communicator:
+        await communicator.send_json_to({"action": "call", "body": [{"id": "7", "name": "a.b", "args": []}, "junk"]})
+        assert await communicator.receive_json_from() == {
+            "action": "result",
+            "body": [{"id": "7", "data": None, "error": "Unknown service"}, {"id": None, "data": None, "error": "Unknown service"}],
+        }
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        "[1, 2]",
+        '"subscribe"',
+        '{"action": "dance"}',
+        '{"action": "call", "body": "x"}',
+        "[" * 100_000 + "]" * 100_000,
+        json.dumps({"action": "subscribe", "name": "x" * 40_000}),
+        "\udcff",
+    ],
+    ids=lambda frame: frame[:20],
+)
+async def test_bad_frames_get_an_error_frame_and_the_socket_keeps_working(alice, frame):
+    token = await token_for(alice)
+    async with socket(token, subscribe=()) as communicator:
+        await communicator.send_to(text_data=frame)
+        assert (await communicator.receive_json_from())["action"] == "error"
+        await communicator.send_to(bytes_data=b"\xff\xfe")
+        assert (await communicator.receive_json_from())["action"] == "error"
+        await communicator.send_json_to({"action": "subscribe", "name": "calendars"})
+        await barrier(communicator)
+        await rest(await token_for(alice), "POST", "calendars", {"label": "Still here"})
+        assert (await next_event(communicator))["value"]["type"] == "add-calendar"
+
+
+async def test_nothing_arrives_on_channels_not_subscribed(alice, bob):
+    calendar = await make_calendar()
+    async with socket(await token_for(bob), subscribe=("calendars",)) as communicator:
+        await rest(await token_for(alice), "POST", "events", widget_event(calendar.pk))
+        await assert_silent(communicator)
+
+
+@pytest.mark.parametrize("frame", [{"action": "unsubscribe"}, {"action": "unsubscribe", "key": "events"}])
+async def test_unsubscribe_without_a_name_leaves_every_channel(alice, bob, frame):
+    calendar = await make_calendar()
+    async with socket(await token_for(bob)) as communicator:
+        await communicator.send_json_to(frame)
+        await barrier(communicator)
+        writer = await token_for(alice)
+        await rest(writer, "POST", "events", widget_event(calendar.pk))
+        await rest(writer, "POST", "calendars", {"label": "New"})
+        await assert_silent(communicator)
+
+
+async def test_unsubscribe_by_name_leaves_that_channel_only(alice, bob):
+    calendar = await make_calendar()
+    async with socket(await token_for(bob)) as communicator:
+        await communicator.send_json_to({"action": "unsubscribe", "name": "events"})
+        await barrier(communicator)
+        writer = await token_for(alice)
+        await rest(writer, "POST", "events", widget_event(calendar.pk))
+        await rest(writer, "POST", "calendars", {"label": "New"})
+        assert (await next_event(communicator))["value"]["type"] == "add-calendar"
+        await assert_silent(communicator)
+
+
+# --- broadcasts --------------------------------------------------------------------------------------
+
+
+async def test_event_changes_arrive_as_get_renders_them_and_never_echo(alice, bob):
+    calendar = await make_calendar()
+    writer, reader = await token_for(alice), await token_for(bob)
+    async with socket(writer) as author, socket(reader) as other:
+        _, created = await rest(writer, "POST", "events", widget_event(calendar.pk, priority="high"))
+        event_id = created["id"]
+        _, listed = await rest(reader, "GET", "events")
+        body = await next_event(other)
+        assert body == {"name": "events", "value": {"type": "add-event", "event": listed[0]}}
+
+        await rest(writer, "PUT", f"events/{event_id}", {"text": "Moved"})
+        body = await next_event(other)
+        _, listed = await rest(reader, "GET", "events")
+        assert body["value"] == {"type": "update-event", "event": listed[0]}
+        assert body["value"]["event"]["text"] == "Moved"
+        assert body["value"]["event"]["start_date"] == "2024-02-10T08:30:00.000Z"
+
+        await rest(writer, "DELETE", f"events/{event_id}")
+        assert (await next_event(other))["value"] == {"type": "delete-event", "event": {"id": event_id}}
+
+        await assert_silent(author)
+        await assert_silent(other)
+
+
+async def test_calendar_changes_arrive_on_the_calendars_channel(alice, bob):
+    writer, reader = await token_for(alice), await token_for(bob)
+    async with socket(reader) as other:
+        _, created = await rest(writer, "POST", "calendars", {"label": "Team", "color": {"background": "#000"}})
+        calendar_id = created["id"]
+        _, listed = await rest(reader, "GET", "calendars")
+        assert await next_event(other) == {
+            "name": "calendars",
+            "value": {"type": "add-calendar", "calendar": listed[0]},
+        }
+        await rest(writer, "PUT", f"calendars/{calendar_id}", {"active": False})
+        body = await next_event(other)
+        assert body["value"]["type"] == "update-calendar"
+        assert body["value"]["calendar"]["active"] is False
+        assert body["value"]["calendar"]["label"] == "Team"
+        await rest(writer, "DELETE", f"calendars/{calendar_id}")
+        assert (await next_event(other))["value"] == {"type": "delete-calendar", "calendar": {"id": calendar_id}}
+
+
+async def test_another_device_of_the_same_user_receives_the_change(alice):
+    calendar = await make_calendar()
+    first_tab, second_tab = await token_for(alice), await token_for(alice)
+    async with socket(first_tab) as first, socket(second_tab) as second:
+        await rest(first_tab, "POST", "events", widget_event(calendar.pk))
+        assert (await next_event(second))["value"]["type"] == "add-event"
+        await assert_silent(first)
+
+
+async def test_calendar_delete_sends_only_delete_calendar(alice, bob):
+    calendar = await make_calendar()
+    writer = await token_for(alice)
+    await rest(writer, "POST", "events", widget_event(calendar.pk))
+    await rest(writer, "POST", "events", widget_event(calendar.pk))
+    async with socket(await token_for(bob)) as other:
+        await rest(writer, "DELETE", f"calendars/{calendar.pk}")
+        assert (await next_event(other))["value"] == {"type": "delete-calendar", "calendar": {"id": calendar.pk}}
+        await assert_silent(other)
+
+
+async def test_deleting_a_series_announces_its_exceptions_too(alice, bob):
+    calendar = await make_calendar()
+    writer = await token_for(alice)
+    _, series = await rest(writer, "POST", "events", widget_event(calendar.pk, RRULE="FREQ=DAILY"))
+    _, exception = await rest(
+        writer,
+        "POST",
+        "events",
+        widget_event(calendar.pk, recurringEventId=series["id"], originalStartTime="2024-02-11T08:30:00Z"),
+    )
+    async with socket(await token_for(bob)) as other:
+        await rest(writer, "DELETE", f"events/{series['id']}")
+        deleted = {(await next_event(other))["value"]["event"]["id"] for _ in range(2)}
+        assert deleted == {series["id"], exception["id"]}
+
+
+async def test_failed_writes_send_nothing(alice, bob):
+    calendar = await make_calendar()
+    writer = await token_for(alice)
+    async with socket(await token_for(bob)) as other:
+        await rest(writer, "POST", "events", widget_event(calendar.pk, end_date="2020-01-01T00:00:00Z"))
+        await rest(writer, "POST", "events", widget_event(calendar.pk, files=[{"id": 12345}]))
+        await rest(writer, "PUT", "events/999", {"text": "x"})
+        await assert_silent(other)
+
+
+@database_sync_to_async
+def orm_writes_in_a_rolled_back_transaction(calendar_id: int) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Event.objects.create(calendar_id=calendar_id, start_date=datetime.now(UTC), end_date=datetime.now(UTC))
+        Calendar.objects.create(label="Never")
+        raise RuntimeError("roll back")
+
+
+async def test_rolled_back_writes_send_nothing(bob):
+    calendar = await make_calendar()
+    async with socket(await token_for(bob)) as other:
+        await orm_writes_in_a_rolled_back_transaction(calendar.pk)
+        await assert_silent(other)
+
+
+async def test_plain_orm_writes_are_broadcast_to_everyone(bob):
+    calendar = await make_calendar()
+    async with socket(await token_for(bob)) as other:
+        now = datetime(2024, 2, 10, 8, 30, tzinfo=UTC)
+        event = await database_sync_to_async(Event.objects.create)(calendar=calendar, text="ORM", start_date=now, end_date=now)
+        body = await next_event(other)
+        assert body["value"]["type"] == "add-event"
+        assert body["value"]["event"]["text"] == "ORM"
+        assert body["value"]["event"]["start_date"] == "2024-02-10T08:30:00.000Z"
+        event_id = event.pk
+        await database_sync_to_async(event.delete)()
+        assert (await next_event(other))["value"] == {"type": "delete-event", "event": {"id": event_id}}
+
+
+async def test_admin_writes_are_broadcast(bob):
+    admin = await database_sync_to_async(get_user_model().objects.create_superuser)("root", "root@example.com", "pw")
+    calendar = await make_calendar()
+    async with socket(await token_for(bob)) as other:
+        client = Client()
+        await database_sync_to_async(client.force_login)(admin)
+        response = await database_sync_to_async(client.post)(
+            f"/admin/event_calendar/calendar/{calendar.pk}/change/",
+            {"label": "Renamed in admin", "description": "", "active": "on", "color_background": "#123456",
+             "color_border": "#654321", "color_text": ""},
+        )
+        assert response.status_code == 302, response.content
+        body = await next_event(other)
+        assert body["value"]["type"] == "update-calendar"
+        assert body["value"]["calendar"]["label"] == "Renamed in admin"
+        assert body["value"]["calendar"]["color"] == {"background": "#123456", "border": "#654321"}
+
+
+@database_sync_to_async
+def bulk_create_and_announce(calendar: Calendar) -> list[int]:
+    now = datetime(2024, 2, 10, 8, 30, tzinfo=UTC)
+    with broadcast.paused():
+        events = Event.objects.bulk_create(
+            [Event(calendar=calendar, text=f"Bulk {i}", start_date=now, end_date=now) for i in range(3)]
+        )
+    broadcast.announce_events("add-event", events)
+    return [event.pk for event in events]
+
+
+async def test_bulk_writes_are_announced_by_the_public_function(bob):
+    calendar = await make_calendar()
+    async with socket(await token_for(bob)) as other:
+        ids = await bulk_create_and_announce(calendar)
+        received = [(await next_event(other))["value"] for _ in ids]
+        assert [value["event"]["id"] for value in received] == ids
+        assert {value["type"] for value in received} == {"add-event"}
+        await assert_silent(other)
+
+
+async def test_paused_broadcasting_sends_nothing(bob):
+    calendar = await make_calendar()
+    async with socket(await token_for(bob)) as other:
+
+        @database_sync_to_async
+        def load():
+            now = datetime.now(UTC)
+            with broadcast.paused():
+                Event.objects.create(calendar=calendar, start_date=now, end_date=now)
+                Calendar.objects.create(label="Quiet")
+
+        await load()
+        await assert_silent(other)
+
+
+async def test_announcing_an_unknown_action_is_an_error():
+    with pytest.raises(ValueError):
+        broadcast.announce_calendars("rename-calendar", [1])
+
+
+async def test_a_burst_of_changes_is_not_dropped(alice, bob):
+    calendar = await make_calendar()
+    writer = await token_for(alice)
+    async with socket(await token_for(bob)) as other:
+
+        @database_sync_to_async
+        def burst():
+            client = WidgetClient(writer)
+            return [client.post("events", widget_event(calendar.pk, text=str(i))).json()["id"] for i in range(300)]
+
+        ids = await burst()
+        received = [(await next_event(other))["value"]["event"]["id"] for _ in ids]
+        assert received == ids
+
+
+async def test_socket_keeps_receiving_past_the_layers_group_expiry(alice, bob):
+    calendar = await make_calendar()
+    get_channel_layer().group_expiry = 1
+    async with socket(await token_for(bob)) as other:
+        await asyncio.sleep(2.5)
+        await rest(await token_for(alice), "POST", "events", widget_event(calendar.pk))
+        assert (await next_event(other))["value"]["type"] == "add-event"
+
+
+async def test_revoking_a_device_closes_its_sockets(alice):
+    token = await token_for(alice)
+    device = await database_sync_to_async(Device.objects.latest)("pk")
+    communicator = WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1")
+    assert (await communicator.connect())[0]
+    await communicator.receive_json_from()
+    await database_sync_to_async(revoke_device)(device)
+    assert await communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": 4001}
