@@ -137,28 +137,21 @@ class IdField(serializers.Field):
         return value
 
 
-class CalendarIdField(IdField):
-    """A calendar id among ``context["calendars"]``, the calendars the policy lets this user see."""
+class VisibleIdField(IdField):
+    """The id of an object in ``context[among]``, a queryset of what the policy lets this user see;
+    validates to the object itself."""
 
-    default_error_messages = {**IdField.default_error_messages, "unknown": _("Unknown calendar.")}
+    default_error_messages = {**IdField.default_error_messages, "unknown": _("Unknown id.")}
 
-    def to_internal_value(self, data: Any) -> Calendar:
-        calendar = self.context["calendars"].filter(pk=super().to_internal_value(data)).first()
-        if calendar is None:
+    def __init__(self, *, among: str, **kwargs: Any) -> None:
+        self.among = among
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Calendar | Event:
+        found = self.context[self.among].filter(pk=super().to_internal_value(data)).first()
+        if found is None:
             self.fail("unknown")
-        return calendar
-
-
-class SeriesIdField(IdField):
-    """The id of a series master among ``context["events"]``, the events this user may see."""
-
-    default_error_messages = {**IdField.default_error_messages, "unknown": _("Unknown event.")}
-
-    def to_internal_value(self, data: Any) -> Event:
-        event = self.context["events"].filter(pk=super().to_internal_value(data)).first()
-        if event is None:
-            self.fail("unknown")
-        return event
+        return found
 
 
 class SectionField(serializers.Field):
@@ -305,7 +298,7 @@ class EventSerializer(WireSerializer):
     ignored_keys = IGNORED_EVENT_KEYS
     keeps_extra = True
 
-    type = CalendarIdField(source="calendar")
+    type = VisibleIdField(among="calendars", source="calendar", error_messages={"unknown": _("Unknown calendar.")})
     text = TextField(required=False)
     details = TextField(required=False)
     start_date = InstantField(required=False, allow_null=True)
@@ -319,7 +312,13 @@ class EventSerializer(WireSerializer):
     STDATE = InstantField(source="series_start", required=False, allow_null=True)
     DTEND = InstantField(source="series_end", required=False, allow_null=True)
     recurring = FlagField(required=False, allow_null=True)
-    recurringEventId = SeriesIdField(source="recurring_event", required=False, allow_null=True)
+    recurringEventId = VisibleIdField(
+        among="events",
+        source="recurring_event",
+        required=False,
+        allow_null=True,
+        error_messages={"unknown": _("Unknown event.")},
+    )
     originalStartTime = InstantField(source="original_start", required=False, allow_null=True)
     status = TextField(required=False, max_length=32)
     section = SectionField(required=False, allow_null=True)

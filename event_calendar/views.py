@@ -81,11 +81,9 @@ class CalendarAPIView(APIView):
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
+        self.file_links = FileLinks(request.build_absolute_uri(reverse("event_calendar:uploads")))
         # Live updates of this request's writes name its device (not echoed to it) and link files like it.
-        broadcast.bind_request(getattr(request.auth, "pk", None), self.file_links().uploads_url)
-
-    def file_links(self) -> FileLinks:
-        return FileLinks(self.request.build_absolute_uri(reverse("event_calendar:uploads")))
+        broadcast.bind_request(getattr(request.auth, "pk", None), self.file_links.uploads_url)
 
     def serializer_context(self) -> dict[str, Any]:
         user = self.request.user
@@ -129,7 +127,7 @@ def link_attachments(event: Event, file_ids: list[int], user) -> None:
 
 class EventListView(EventWriteMixin, CalendarAPIView):
     def get(self, request):
-        return Response(render_events(policy.visible_events(request.user), self.file_links()))
+        return Response(render_events(policy.visible_events(request.user), self.file_links))
 
     def post(self, request):
         serializer = EventSerializer(data=request.data, context=self.serializer_context())
@@ -227,7 +225,7 @@ class UploadView(CalendarAPIView):
         attachment.file.save(name, upload, save=False)
         attachment.save()
         # No "status" key: the widget would take any value but "server" as a failed upload.
-        return Response(self.file_links().render(attachment.pk, attachment.name))
+        return Response(self.file_links.render(attachment.pk, attachment.name))
 
 
 class RemoteDiscoveryView(CalendarAPIView):
