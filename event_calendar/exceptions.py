@@ -18,6 +18,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from .conf import app_settings
 from .serializers import wire_errors
 
 logger = logging.getLogger("event_calendar")
@@ -27,6 +28,12 @@ class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = _("The request body is too large.")
     default_code = "too_large"
+
+
+class UploadTooLarge(RequestTooLarge):
+    def __init__(self) -> None:
+        limit = app_settings.UPLOAD_MAX_SIZE
+        super().__init__(_("The file is larger than the limit of %(limit)d bytes.") % {"limit": limit})
 
 
 def error_body(message: str, errors: Any = None) -> dict[str, Any]:

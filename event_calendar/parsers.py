@@ -11,7 +11,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, MultiPartParser
 
 from .conf import app_settings
-from .exceptions import RequestTooLarge
+from .exceptions import RequestTooLarge, UploadTooLarge
 
 
 def _declared_length(request) -> int:
@@ -53,6 +53,5 @@ class UploadParser(MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
         # Room for the multipart boundaries and headers around the file itself.
         if _declared_length(parser_context["request"]) > app_settings.UPLOAD_MAX_SIZE + 64 * 1024:
-            raise RequestTooLarge(_("The file is larger than the limit of %(limit)d bytes.")
-                                  % {"limit": app_settings.UPLOAD_MAX_SIZE})
+            raise UploadTooLarge()
         return super().parse(stream, media_type, parser_context)

@@ -30,7 +30,7 @@ from . import permissions as policy
 from .authentication import RemoteTokenAuthentication
 from .conf import app_settings
 from .consumers import unknown_service_result
-from .exceptions import RequestTooLarge, exception_handler, json_error
+from .exceptions import UploadTooLarge, exception_handler, json_error
 from .files import clean_content_type, clean_file_name, file_response
 from .models import Attachment, Calendar, Event
 from .parsers import JSONBodyParser, UploadParser
@@ -212,9 +212,7 @@ class UploadView(CalendarAPIView):
         if upload is None:
             raise exceptions.ValidationError({"upload": [_("Send one file in the form field 'upload'.")]})
         if upload.size > app_settings.UPLOAD_MAX_SIZE:
-            raise RequestTooLarge(
-                _("The file is larger than the limit of %(limit)d bytes.") % {"limit": app_settings.UPLOAD_MAX_SIZE}
-            )
+            raise UploadTooLarge()
         name = clean_file_name(upload.name)
         attachment = Attachment(
             name=name,
