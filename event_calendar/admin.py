@@ -1,5 +1,8 @@
+from datetime import UTC
+
 from django.contrib import admin
 from django.db.models import Count
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .files import clean_content_type, clean_file_name
@@ -39,8 +42,21 @@ class AttachmentInline(admin.TabularInline):
     extra = 0
 
 
+def in_utc(view, *args, **kwargs):
+    """Run and render an admin view with UTC as the current time zone."""
+    with timezone.override(UTC):
+        response = view(*args, **kwargs)
+        if hasattr(response, "render"):
+            response.render()
+    return response
+
+
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
+    """Events with their instants shown and entered in UTC, as the widget sends them: all-day events are
+    stored at the creating browser's midnight, and a never-ending series ends in the year 9999, which a
+    time zone east of UTC cannot show."""
+
     list_display = ["text", "calendar", "start_date", "end_date", "all_day", "is_series", "status", "updated_at"]
     list_filter = ["calendar", "all_day", "status", "recurring"]
     list_select_related = ["calendar"]
@@ -50,7 +66,13 @@ class EventAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     inlines = [AttachmentInline]
     fieldsets = [
-        (None, {"fields": ["calendar", "text", "details", "start_date", "end_date", "all_day"]}),
+        (
+            None,
+            {
+                "fields": ["calendar", "text", "details", "start_date", "end_date", "all_day"],
+                "description": _("All times are in UTC."),
+            },
+        ),
         (_("Colour"), {"fields": ["color_background", "color_border", "color_text"], "classes": ["collapse"]}),
         (_("Widget flags"), {"fields": ["readonly", "drag_move", "drag_resize", "section"], "classes": ["collapse"]}),
         (
@@ -66,6 +88,12 @@ class EventAdmin(admin.ModelAdmin):
     @admin.display(description=_("series"), boolean=True)
     def is_series(self, event: Event) -> bool:
         return bool(event.rrule)
+
+    def changelist_view(self, request, extra_context=None):
+        return in_utc(super().changelist_view, request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return in_utc(super().changeform_view, request, object_id, form_url, extra_context)
 
     def save_formset(self, request, form, formset, change: bool) -> None:
         for attachment_form in formset.forms:

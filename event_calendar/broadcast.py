@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,7 +24,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import Model, QuerySet
-from django.urls import reverse
 
 from .models import Attachment, Calendar, Event
 from .serializers import FileLinks, render_calendars, render_events
@@ -40,27 +40,28 @@ def device_group(device_id: int) -> str:
 
 # The device whose request is being served (from its Remote-Token); None for the admin and plain ORM code.
 origin_device: ContextVar[int | None] = ContextVar("event_calendar_origin_device", default=None)
-# Where file links point while serving a request: "https://host/prefix/uploads".
-uploads_url: ContextVar[str] = ContextVar("event_calendar_uploads_url", default="")
 _paused: ContextVar[bool] = ContextVar("event_calendar_broadcast_paused", default=False)
+
+# File links in a frame start with this marker; each socket puts its own uploads URL in its place, so that
+# a frame is encoded once and every recipient still gets the links its own GET would give it. NUL never
+# survives input validation, and the random part cannot be guessed.
+LINKS_MARKER = "\x00links-" + secrets.token_hex(8)
+_ENCODED_LINKS_MARKER = json.dumps(LINKS_MARKER)[1:-1]
 
 
 @contextmanager
 def request_context() -> Iterator[None]:
-    """Around one request: whatever ``bind_request`` binds inside is unbound after it, so a thread reused
-    by the next request (or by an admin write) never carries a stale device."""
-    device_token = origin_device.set(None)
-    uploads_token = uploads_url.set("")
+    """Around one request: a device bound inside with ``bind_device`` is unbound after it, so a thread
+    reused by the next request (or by an admin write) never carries a stale device."""
+    token = origin_device.set(None)
     try:
         yield
     finally:
-        uploads_url.reset(uploads_token)
-        origin_device.reset(device_token)
+        origin_device.reset(token)
 
 
-def bind_request(device_id: int | None, uploads: str) -> None:
+def bind_device(device_id: int | None) -> None:
     origin_device.set(device_id)
-    uploads_url.set(uploads)
 
 
 @contextmanager
@@ -87,7 +88,7 @@ class Change:
     def channel(self) -> str:
         return "calendars" if self.action.endswith("-calendar") else "events"
 
-    def render(self, links: FileLinks) -> dict[str, Any] | None:
+    def render(self) -> dict[str, Any] | None:
         """The object as ``GET`` renders it now, or None if it no longer exists."""
         key = "calendar" if self.channel == "calendars" else "event"
         if self.action.startswith("delete-"):
@@ -95,11 +96,11 @@ class Change:
         if key == "calendar":
             rendered = render_calendars(Calendar.objects.filter(pk=self.object_id))
         else:
-            rendered = render_events(Event.objects.filter(pk=self.object_id), links)
+            rendered = render_events(Event.objects.filter(pk=self.object_id), FileLinks(LINKS_MARKER))
         return {key: rendered[0]} if rendered else None
 
-    def message(self, links: FileLinks) -> dict[str, Any] | None:
-        rendered = self.render(links)
+    def message(self) -> dict[str, Any] | None:
+        rendered = self.render()
         if rendered is None:
             return None
         frame = {"action": "event", "body": {"name": self.channel, "value": {"type": self.action, **rendered}}}
@@ -108,29 +109,34 @@ class Change:
             "channel": self.channel,
             "calendars": self.calendars,
             "origin": self.origin,
-            # Encoded once here; every socket sends these same bytes.
+            # Encoded once here; every socket sends these same bytes, links aside.
             "frame": json.dumps(frame, ensure_ascii=False, separators=(",", ":")),
+            "links": _ENCODED_LINKS_MARKER,
         }
 
 
-def default_links() -> FileLinks:
-    """Links like the current request's; outside a request (admin, ORM code), root-relative ones."""
-    return FileLinks(uploads_url.get() or reverse("event_calendar:uploads"))
-
-
-def publish(changes: Iterable[Change], links: FileLinks | None = None) -> None:
+def publish(changes: Iterable[Change]) -> None:
     """Render and send changes now. Errors of the channel layer are logged, never raised."""
     layer = get_channel_layer()
     if layer is None:
         return
-    links = links or default_links()
     try:
         for change in changes:
-            message = change.message(links)
+            message = change.message()
             if message is not None:
                 async_to_sync(layer.group_send)(GROUP, message)
     except Exception:
         logger.exception("Could not send a live update to the channel layer")
+
+
+class Publication:
+    """The commit callback that publishes one change."""
+
+    def __init__(self, change: Change) -> None:
+        self.change = change
+
+    def __call__(self) -> None:
+        publish([self.change])
 
 
 def close_device_sockets(device_id: int, using: str = "default") -> None:
@@ -149,12 +155,45 @@ def close_device_sockets(device_id: int, using: str = "default") -> None:
 
 
 def schedule(change: Change, using: str) -> None:
-    """Send ``change`` once the current transaction commits (at once outside a transaction)."""
+    """Send ``change`` once the current transaction commits (at once outside a transaction).
+
+    An update of an object already added or updated in the same transaction is not sent again: the object
+    is rendered at commit anyway. Its calendars join those of the pending change.
+    """
     if _paused.get():
         return
     change.origin = origin_device.get()
-    links = default_links()
-    transaction.on_commit(lambda: publish([change], links), using=using)
+    publication = Publication(change)
+    connection = transaction.get_connection(using)
+    if connection.in_atomic_block and not change.action.startswith("delete-"):
+        pending = _pending_publications(connection)
+        key = (change.channel, change.object_id)
+        earlier = pending.get(key)
+        if earlier is not None and change.action.startswith("update-"):
+            earlier.change.calendars += [pk for pk in change.calendars if pk not in earlier.change.calendars]
+            return
+        pending[key] = publication
+    transaction.on_commit(publication, using=using)
+
+
+def _pending_publications(connection) -> dict[tuple[str, int], Publication]:
+    """The adds and updates waiting for this transaction's commit, by object.
+
+    Django replaces ``run_on_commit`` with a new list when the transaction commits or a savepoint rolls
+    back (dropping that savepoint's callbacks), so the index is rebuilt from the live list whenever the
+    list is not the one it was built from.
+    """
+    callbacks = connection.run_on_commit
+    cached = getattr(connection, "_event_calendar_pending", None)
+    if cached is None or cached[0] is not callbacks:
+        index = {
+            (func.change.channel, func.change.object_id): func
+            for _, func, _ in callbacks
+            if isinstance(func, Publication) and not func.change.action.startswith("delete-")
+        }
+        cached = (callbacks, index)
+        connection._event_calendar_pending = cached
+    return cached[1]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ for each change on a subscribed channel (never the change's own device), ``resul
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 from typing import Any
@@ -16,7 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest
 from django.http.request import split_domain_port, validate_host
+from django.urls import reverse
 
 from . import broadcast
 from .conf import app_settings
@@ -25,7 +29,8 @@ from .tokens import InvalidToken, read_token
 
 logger = logging.getLogger("event_calendar")
 
-CHANNELS = frozenset({"events", "calendars"})
+# A tuple, not a set: a frame's "name" may be any JSON value, and lists or objects are unhashable.
+CHANNELS = ("events", "calendars")
 # Close code for a device revoked while connected (application range 4000-4999).
 REVOKED = 4001
 
@@ -54,15 +59,35 @@ def origin_is_allowed(scope: dict[str, Any]) -> bool:
     return bool(domain) and validate_host(domain, hosts)
 
 
+def uploads_url(scope: dict[str, Any]) -> str:
+    """The uploads URL this socket's own ``GET events`` would link files under (host, scheme, proxy
+    settings and all, as Django's request sees them)."""
+    http_scope = {**scope, "type": "http", "method": "GET", "scheme": {"wss": "https"}.get(scope.get("scheme"), "http")}
+    request = ASGIRequest(http_scope, io.BytesIO())
+    return request.build_absolute_uri(reverse("event_calendar:uploads"))
+
+
 class RemoteEventsConsumer(AsyncWebsocketConsumer):
     device_id: int
     subscriptions: set[str]
+    file_links: str
     rejoin_task: asyncio.Task | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the connection ends (even by an error), it leaves its groups and stops renewing them.
+            await self.leave_groups()
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("token") or [""])[0]
         device = await authenticate(token) if self.channel_layer and origin_is_allowed(self.scope) else None
+        try:
+            self.file_links = uploads_url(self.scope)
+        except DisallowedHost:
+            device = None
         if device is None:
             # Closing before accepting refuses the handshake (HTTP 403).
             await self.close()
@@ -74,15 +99,17 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.send_frame({"action": "start", "body": self.device_id})
 
-    async def disconnect(self, code: int) -> None:
-        if self.rejoin_task is not None:
-            self.rejoin_task.cancel()
-            await self.channel_layer.group_discard(broadcast.GROUP, self.channel_name)
-            await self.channel_layer.group_discard(broadcast.device_group(self.device_id), self.channel_name)
-
     async def join_groups(self) -> None:
         await self.channel_layer.group_add(broadcast.GROUP, self.channel_name)
         await self.channel_layer.group_add(broadcast.device_group(self.device_id), self.channel_name)
+
+    async def leave_groups(self) -> None:
+        if self.rejoin_task is None:
+            return
+        self.rejoin_task.cancel()
+        self.rejoin_task = None
+        await self.channel_layer.group_discard(broadcast.GROUP, self.channel_name)
+        await self.channel_layer.group_discard(broadcast.device_group(self.device_id), self.channel_name)
 
     async def keep_group_membership(self) -> None:
         # Channel layers drop group members after ``group_expiry`` (a day by default); a tab stays open longer.
@@ -97,38 +124,39 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
     # --- frames from the client ---------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        raw = text_data if text_data is not None else bytes_data or b""
+        raw = text_data.encode("utf-8", "surrogatepass") if text_data is not None else bytes_data or b""
         if len(raw) > app_settings.SOCKET_MAX_FRAME_SIZE:
             await self.send_error("Frame too large.")
             return
         try:
             frame = json.loads(raw)
         except (ValueError, RecursionError):
-            await self.send_error("Frames must be JSON objects.")
-            return
+            frame = None
         if not isinstance(frame, dict):
             await self.send_error("Frames must be JSON objects.")
             return
-        action = frame.get("action")
-        if action == "subscribe":
-            self.subscribe(frame.get("name"))
-        elif action == "unsubscribe":
-            self.unsubscribe(frame.get("name"))
+        try:
+            await self.handle_frame(frame)
+        except Exception:
+            # Whatever a client sends, its connection and everyone else's keep working.
+            logger.exception("Could not handle a socket frame")
+            await self.send_error("The frame could not be handled.")
+
+    async def handle_frame(self, frame: dict[str, Any]) -> None:
+        action, name = frame.get("action"), frame.get("name")
+        if action == "subscribe" and name in CHANNELS:
+            self.subscriptions.add(name)
+        elif action == "unsubscribe" and name in CHANNELS:
+            self.subscriptions.discard(name)
+        elif action == "unsubscribe" and name in (None, ""):
+            # The client's "detach all" sends no name (CONTRACT.md 4.4): that means every channel.
+            self.subscriptions.clear()
+        elif action in ("subscribe", "unsubscribe"):
+            await self.send_error("Unknown channel: use 'events' or 'calendars'.")
         elif action == "call":
             await self.answer_calls(frame.get("body"))
         else:
             await self.send_error("Unknown action.")
-
-    def subscribe(self, name: Any) -> None:
-        if name in CHANNELS:
-            self.subscriptions.add(name)
-
-    def unsubscribe(self, name: Any) -> None:
-        # The client's "detach all" sends no name (CONTRACT.md 4.4): that means every channel.
-        if not name:
-            self.subscriptions.clear()
-        else:
-            self.subscriptions.discard(name)
 
     async def answer_calls(self, calls: Any) -> None:
         if not isinstance(calls, list):
@@ -142,7 +170,7 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
     async def calendar_change(self, message: dict[str, Any]) -> None:
         if message["origin"] == self.device_id or message["channel"] not in self.subscriptions:
             return
-        await self.send(text_data=message["frame"])
+        await self.send(text_data=message["frame"].replace(message["links"], self.file_links))
 
     async def device_revoked(self, message: dict[str, Any]) -> None:
         await self.close(code=REVOKED)
@@ -155,6 +183,13 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
     async def send_error(self, message: str) -> None:
         # The client passes frames it does not know to its no-op error handler.
         await self.send_frame({"action": "error", "body": message})
+
+
+class RefusedConsumer(AsyncWebsocketConsumer):
+    """Any other socket path under the app's prefix: refused at the handshake, never a server error."""
+
+    async def connect(self) -> None:
+        await self.close()
 
 
 def unknown_service_result(call: Any) -> dict[str, Any]:

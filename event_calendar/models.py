@@ -149,6 +149,8 @@ class Event(models.Model):
                 errors["recurring_event"] = _("An event cannot be an exception of itself.")
             elif series.recurring_event_id is not None:
                 errors["recurring_event"] = _("The series must not itself be an exception.")
+            elif self.pk is not None and self.exceptions.exists():
+                errors["recurring_event"] = _("A series with exceptions cannot become an exception.")
             elif series.calendar_id != self.calendar_id:
                 errors["recurring_event"] = _("The series must be in the same calendar.")
         if self.status == CANCELLED and (self.recurring_event_id is None or self.original_start is None):

@@ -3,10 +3,11 @@
     URLRouter([path("calendar/api/", URLRouter(event_calendar.routing.websocket_urlpatterns))])
 """
 
-from django.urls import path
+from django.urls import path, re_path
 
-from .consumers import RemoteEventsConsumer
+from .consumers import RefusedConsumer, RemoteEventsConsumer
 
 websocket_urlpatterns = [
     path("api/v1", RemoteEventsConsumer.as_asgi(), name="event_calendar_socket"),
+    re_path(r"^", RefusedConsumer.as_asgi()),
 ]

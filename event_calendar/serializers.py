@@ -98,7 +98,7 @@ class TextField(serializers.CharField):
         super().__init__(**kwargs)
 
     def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
-        if data is None:
+        if data is None and self.allow_null:
             return True, ""
         return super().validate_empty_values(data)
 
@@ -225,7 +225,7 @@ class FileListField(serializers.Field):
         for entry in data:
             if not isinstance(entry, Mapping):
                 self.fail("invalid")
-            if entry.get("status", "server") != "server":
+            if entry.get("status") not in (None, "server"):
                 continue
             ids.append(IdField().to_internal_value(entry.get("id")))
         return ids
@@ -328,7 +328,7 @@ class EventSerializer(WireSerializer):
 class CalendarSerializer(WireSerializer):
     """A calendar body from the widget's sidebar form or its show/hide checkbox."""
 
-    label = TextField(max_length=255)
+    label = TextField(max_length=255, allow_blank=False, allow_null=False)
     description = TextField(required=False)
     color = ColorField(required=False)
     active = FlagField(required=False)

@@ -82,8 +82,8 @@ class CalendarAPIView(APIView):
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
         self.file_links = FileLinks(request.build_absolute_uri(reverse("event_calendar:uploads")))
-        # Live updates of this request's writes name its device (not echoed to it) and link files like it.
-        broadcast.bind_request(getattr(request.auth, "pk", None), self.file_links.uploads_url)
+        # Live updates of this request's writes name its device, which is not sent them back.
+        broadcast.bind_device(getattr(request.auth, "pk", None))
 
     def serializer_context(self) -> dict[str, Any]:
         user = self.request.user
@@ -106,6 +106,11 @@ class EventWriteMixin:
             event.extra = merge_extra(event.extra, extra)
         event.clean()
         event.save()
+        if calendars != {event.calendar}:
+            # A series and its exceptions stay in one calendar.
+            for exception in event.exceptions.exclude(calendar=event.calendar):
+                exception.calendar = event.calendar
+                exception.save()
         if file_ids is not None:
             link_attachments(event, file_ids, user)
 
@@ -144,7 +149,8 @@ class EventDetailView(EventWriteMixin, CalendarAPIView):
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
             event = get_object_or_404(policy.visible_events(request.user).select_for_update(), pk=pk)
-            self.save_event(event, dict(serializer.validated_data))
+            if serializer.validated_data:
+                self.save_event(event, dict(serializer.validated_data))
         return Response({})
 
     def delete(self, request, pk: int):
@@ -179,9 +185,10 @@ class CalendarDetailView(CalendarAPIView):
         with transaction.atomic():
             calendar = get_object_or_404(policy.visible_calendars(request.user).select_for_update(), pk=pk)
             self.check_may_manage(calendar)
-            for field, value in serializer.validated_data.items():
-                setattr(calendar, field, value)
-            calendar.save()
+            if serializer.validated_data:
+                for field, value in serializer.validated_data.items():
+                    setattr(calendar, field, value)
+                calendar.save()
         return Response({})
 
     def delete(self, request, pk: int):

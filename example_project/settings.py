@@ -6,6 +6,8 @@ Development defaults throughout; every value that must change in production come
 - ``DJANGO_DEBUG``: ``1`` (default) or ``0``. Demo login (``login?id=N``) only works while it is on.
 - ``DJANGO_ALLOWED_HOSTS``: comma-separated host names.
 - ``DJANGO_TIME_ZONE``: the site's time zone; the demo data places its timed events in it.
+- ``DJANGO_SQLITE_PATH``: the SQLite database file (default ``db.sqlite3`` at the repository root); the
+  browser tests point it at a temporary file.
 - ``REDIS_URL``: use Redis (``pip install -e '.[redis]'``) as the channel layer instead of process memory.
 - ``EVENT_CALENDAR_WIDGET_SCRIPT`` / ``EVENT_CALENDAR_WIDGET_STYLESHEET``: where the page loads the widget
   from, e.g. your licensed build served by your own site.
@@ -79,7 +81,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("DJANGO_SQLITE_PATH") or BASE_DIR / "db.sqlite3",
         # Requests run in several threads under ASGI: take the write lock up front and wait for it.
         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
@@ -90,7 +92,8 @@ if os.environ.get("REDIS_URL"):
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # Room for bursts of changes: a socket's queue beyond this drops messages.
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "capacity": 1000},
+            # prefix: a site of its own on a shared Redis must not share its groups with another.
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "capacity": 1000, "prefix": "event_calendar_example"},
         }
     }
 else:

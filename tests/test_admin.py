@@ -209,9 +209,9 @@ def test_superuser_adds_event(admin_client, calendar):
     event = Event.objects.get()
     assert (event.calendar, event.text, event.details) == (calendar, "Offsite", "Bring laptops")
     assert event.all_day is False
-    # The admin's inputs are in the site's TIME_ZONE (Europe/Berlin, UTC+1 in February).
-    assert event.start_date == datetime(2024, 2, 10, 7, 30, tzinfo=UTC)
-    assert event.end_date == datetime(2024, 2, 10, 16, 0, tzinfo=UTC)
+    # The event admin reads times in UTC, whatever the site's TIME_ZONE (Europe/Berlin here).
+    assert event.start_date == datetime(2024, 2, 10, 8, 30, tzinfo=UTC)
+    assert event.end_date == datetime(2024, 2, 10, 17, 0, tzinfo=UTC)
     assert (event.readonly, event.drag_move, event.drag_resize, event.recurring) == (None, None, None, None)
 
 
@@ -224,8 +224,8 @@ def test_event_added_in_admin_is_served_to_the_widget(admin_client, api, calenda
             "type": calendar.pk,
             "text": "Offsite",
             "details": "Bring laptops",
-            "start_date": "2024-02-10T07:30:00.000Z",
-            "end_date": "2024-02-10T16:00:00.000Z",
+            "start_date": "2024-02-10T08:30:00.000Z",
+            "end_date": "2024-02-10T17:00:00.000Z",
             "allDay": False,
             "files": [],
         }
@@ -315,3 +315,29 @@ def test_revoke_action_keeps_the_first_revocation_time(admin_client, user):
     live.refresh_from_db()
     assert revoked.revoked_at == earlier
     assert live.revoked_at is not None and live.revoked_at > earlier
+
+
+@pytest.mark.parametrize("page", ["changelist", "change"])
+def test_event_pages_show_year_9999_instants_in_a_time_zone_east_of_utc(admin_client, calendar, page, settings):
+    """A never-ending series created at UTC-10 ends at 9999-12-31T10:00Z, past the year 9999 at UTC+14."""
+    settings.TIME_ZONE = "Pacific/Kiritimati"
+    event = Event.objects.create(
+        calendar=calendar,
+        text="Forever",
+        start_date=datetime(9999, 12, 31, 22, 0, tzinfo=UTC),
+        end_date=datetime(9999, 12, 31, 23, 0, tzinfo=UTC),
+        rrule="FREQ=DAILY",
+        series_end=datetime(9999, 12, 31, 10, 0, tzinfo=UTC),
+    )
+    args = (event.pk,) if page == "change" else ()
+    response = admin_client.get(url("event", page, *args))
+    assert response.status_code == 200
+    assert b"Forever" in response.content
+
+
+def test_event_form_reads_times_in_utc(admin_client, calendar, settings):
+    settings.TIME_ZONE = "America/New_York"
+    response = admin_client.post(url("event", "add"), event_form(calendar))
+    assert response.status_code == 302, response.content
+    event = Event.objects.get()
+    assert event.start_date == datetime(2024, 2, 10, 8, 30, tzinfo=UTC)

@@ -133,3 +133,17 @@ def test_delete_is_idempotent(api, calendar):
     for _ in range(2):
         response = api.delete(f"calendars/{calendar.pk}")
         assert (response.status_code, response.json()) == (200, {})
+
+
+@pytest.mark.parametrize("label", [None, ""])
+def test_label_cannot_be_emptied(api, calendar, label):
+    before = database_state()
+    assert "label" in assert_json_error(api.post("calendars", {**SIDEBAR_FORM, "label": label}), 400)["errors"]
+    assert "label" in assert_json_error(api.put(f"calendars/{calendar.pk}", {"label": label}), 400)["errors"]
+    assert database_state() == before
+
+
+def test_empty_update_changes_nothing(api, calendar):
+    before = database_state()
+    assert api.put(f"calendars/{calendar.pk}", {}).json() == {}
+    assert database_state() == before

@@ -484,3 +484,31 @@ def test_site_rest_framework_settings_do_not_change_the_app(api, calendar):
 
 def failing_handler(exc, context):
     raise AssertionError("the site's exception handler must not be used")
+
+
+def test_moving_a_series_moves_its_exceptions(api, calendar):
+    other = Calendar.objects.create(label="Home")
+    series_id = create_event(api, calendar.pk, RRULE="FREQ=DAILY")
+    exception_id = create_event(
+        api, calendar.pk, recurringEventId=series_id, originalStartTime="2024-02-11T08:30:00.000Z"
+    )
+    api.put(f"events/{series_id}", {"type": other.pk})
+    assert get_event(api, exception_id)["type"] == other.pk
+
+
+def test_a_series_with_exceptions_cannot_become_an_exception(api, calendar):
+    first = create_event(api, calendar.pk, RRULE="FREQ=DAILY")
+    second = create_event(api, calendar.pk, RRULE="FREQ=WEEKLY")
+    create_event(api, calendar.pk, recurringEventId=second, originalStartTime="2024-02-11T08:30:00.000Z")
+    before = database_state()
+    body = assert_json_error(api.put(f"events/{second}", {"recurringEventId": first}), 400)
+    assert "recurringEventId" in body["errors"]
+    assert database_state() == before
+
+
+def test_empty_update_changes_nothing(api, calendar):
+    event_id = create_event(api, calendar.pk)
+    before = database_state()
+    assert api.put(f"events/{event_id}", {}).json() == {}
+    assert api.put(f"events/{event_id}", raw=b"").json() == {}
+    assert database_state() == before

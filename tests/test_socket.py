@@ -56,9 +56,14 @@ def make_calendar(label: str = "Work") -> Calendar:
     return Calendar.objects.create(label=label)
 
 
+def communicator_for(query: str, headers=()) -> WebsocketCommunicator:
+    """A client as a browser or script connects: with a Host header, and any others given."""
+    return WebsocketCommunicator(application, f"{SOCKET}{query}", headers=[(b"host", b"testserver"), *headers])
+
+
 @asynccontextmanager
 async def socket(token: str, subscribe=("events", "calendars"), headers=None):
-    communicator = WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1", headers=headers or [])
+    communicator = communicator_for(f"?token={token}&ws=1", headers or [])
     connected, _ = await communicator.connect()
     assert connected
     start = await communicator.receive_json_from()
@@ -129,7 +134,7 @@ async def test_rpc_over_http_answers_unknown_service(alice):
 async def test_start_frame_carries_the_tokens_device_id(alice):
     token = await token_for(alice)
     device = await database_sync_to_async(Device.objects.latest)("pk")
-    communicator = WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1")
+    communicator = communicator_for(f"?token={token}&ws=1")
     assert (await communicator.connect())[0]
     assert await communicator.receive_json_from() == {"action": "start", "body": device.pk}
     await communicator.disconnect()
@@ -137,7 +142,7 @@ async def test_start_frame_carries_the_tokens_device_id(alice):
 
 @pytest.mark.parametrize("query", ["", "?ws=1", "?token=&ws=1", "?token=abc&ws=1", "?token=WyIxIiwxXQ:1abc:forged&ws=1"])
 async def test_handshake_without_a_valid_token_is_refused(alice, query):
-    communicator = WebsocketCommunicator(application, f"{SOCKET}{query}")
+    communicator = communicator_for(query)
     connected, _ = await communicator.connect()
     assert not connected
 
@@ -145,19 +150,19 @@ async def test_handshake_without_a_valid_token_is_refused(alice, query):
 async def test_handshake_with_a_revoked_or_expired_token_is_refused(alice):
     token = await token_for(alice)
     await database_sync_to_async(revoke_device)(await database_sync_to_async(Device.objects.latest)("pk"))
-    assert not (await WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1").connect())[0]
+    assert not (await communicator_for(f"?token={token}&ws=1").connect())[0]
 
     token = await token_for(alice)
     with override_settings(EVENT_CALENDAR={"TOKEN_MAX_AGE": 1}):
         await asyncio.sleep(2.1)
-        assert not (await WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1").connect())[0]
+        assert not (await communicator_for(f"?token={token}&ws=1").connect())[0]
 
 
 async def test_handshake_of_an_inactive_user_is_refused():
     user = await make_user("carol")
     token = await token_for(user)
     await database_sync_to_async(get_user_model().objects.filter(pk=user.pk).update)(is_active=False)
-    assert not (await WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1").connect())[0]
+    assert not (await communicator_for(f"?token={token}&ws=1").connect())[0]
 
 
 @pytest.mark.parametrize(
@@ -174,7 +179,7 @@ async def test_handshake_of_an_inactive_user_is_refused():
 async def test_browser_origins_must_be_allowed_hosts(alice, origin, allowed):
     token = await token_for(alice)
     headers = [(b"origin", origin)] if origin else []
-    communicator = WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1", headers=headers)
+    communicator = communicator_for(f"?token={token}&ws=1", headers)
     assert (await communicator.connect())[0] is allowed
     await communicator.disconnect()
 
@@ -183,9 +188,7 @@ async def test_allowed_origins_setting_replaces_the_hosts_rule(alice):
     token = await token_for(alice)
     with override_settings(EVENT_CALENDAR={"SOCKET_ALLOWED_ORIGINS": ["https://app.example.com"]}):
         for origin, allowed in [(b"https://app.example.com", True), (b"http://testserver", False)]:
-            communicator = WebsocketCommunicator(
-                application, f"{SOCKET}?token={token}&ws=1", headers=[(b"origin", origin)]
-            )
+            communicator = communicator_for(f"?token={token}&ws=1", [(b"origin", origin)])
             assert (await communicator.connect())[0] is allowed
             await communicator.disconnect()
 
@@ -212,7 +215,15 @@ async def test_call_frames_get_unknown_service_results(alice):
         '{"action": "call", "body": "x"}',
         "[" * 100_000 + "]" * 100_000,
         json.dumps({"action": "subscribe", "name": "x" * 40_000}),
+        json.dumps({"action": "subscribe", "name": "é" * 20_000}, ensure_ascii=False),
         "\udcff",
+        '{"action": "subscribe", "name": {"x": 1}}',
+        '{"action": "subscribe", "name": ["events"]}',
+        '{"action": "unsubscribe", "name": {"a": 1}}',
+        '{"action": "unsubscribe", "name": [1]}',
+        '{"action": "subscribe", "name": "bogus"}',
+        '{"action": "subscribe"}',
+        '{"action": ["call"]}',
     ],
     ids=lambda frame: frame[:20],
 )
@@ -467,8 +478,99 @@ async def test_socket_keeps_receiving_past_the_layers_group_expiry(alice, bob):
 async def test_revoking_a_device_closes_its_sockets(alice):
     token = await token_for(alice)
     device = await database_sync_to_async(Device.objects.latest)("pk")
-    communicator = WebsocketCommunicator(application, f"{SOCKET}?token={token}&ws=1")
+    communicator = communicator_for(f"?token={token}&ws=1")
     assert (await communicator.connect())[0]
     await communicator.receive_json_from()
     await database_sync_to_async(revoke_device)(device)
     assert await communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": 4001}
+
+
+async def test_unknown_socket_paths_under_the_prefix_are_refused(alice):
+    token = await token_for(alice)
+    for path in ("/calendar/api/api/v1/", "/calendar/api/events", "/calendar/api/"):
+        communicator = WebsocketCommunicator(
+            application, f"{path}?token={token}&ws=1", headers=[(b"host", b"testserver")]
+        )
+        assert not (await communicator.connect())[0]
+
+
+async def test_a_frame_that_fails_inside_gets_an_error_and_the_socket_keeps_working(alice, monkeypatch):
+    from event_calendar.consumers import RemoteEventsConsumer
+
+    async def failing(self, calls):
+        raise RuntimeError("boom")
+
+    async with socket(await token_for(alice), subscribe=()) as communicator:
+        monkeypatch.setattr(RemoteEventsConsumer, "answer_calls", failing)
+        await communicator.send_json_to({"action": "call", "body": []})
+        assert await communicator.receive_json_from() == {"action": "error", "body": "The frame could not be handled."}
+        await communicator.send_json_to({"action": "subscribe", "name": "calendars"})
+        await rest(await token_for(alice), "POST", "calendars", {"label": "Still here"})
+        assert (await next_event(communicator))["value"]["type"] == "add-calendar"
+
+
+async def test_a_closed_socket_leaves_its_groups(alice):
+    async with socket(await token_for(alice)):
+        assert get_channel_layer().groups[broadcast.GROUP]
+    await asyncio.sleep(0)
+    assert not get_channel_layer().groups.get(broadcast.GROUP)
+
+
+@database_sync_to_async
+def upload_file(token: str) -> dict:
+    from .test_uploads import upload
+
+    return upload(token, "notes.txt", b"hello", "text/plain").json()
+
+
+async def test_changing_an_events_files_sends_one_update(alice, bob):
+    calendar = await make_calendar()
+    writer = await token_for(alice)
+    _, created = await rest(writer, "POST", "events", widget_event(calendar.pk))
+    first, second = await upload_file(writer), await upload_file(writer)
+    async with socket(await token_for(bob)) as other:
+        await rest(writer, "PUT", f"events/{created['id']}", {"files": [first, second]})
+        value = (await next_event(other))["value"]
+        assert [file["id"] for file in value["event"]["files"]] == [first["id"], second["id"]]
+        await assert_silent(other)
+        await rest(writer, "PUT", f"events/{created['id']}", {"files": [second]})
+        value = (await next_event(other))["value"]
+        assert [file["id"] for file in value["event"]["files"]] == [second["id"]]
+        await assert_silent(other)
+
+
+async def test_empty_updates_send_nothing(alice, bob):
+    calendar = await make_calendar()
+    writer = await token_for(alice)
+    _, created = await rest(writer, "POST", "events", widget_event(calendar.pk))
+    async with socket(await token_for(bob)) as other:
+        await rest(writer, "PUT", f"events/{created['id']}", {})
+        await rest(writer, "PUT", f"calendars/{calendar.pk}", {})
+        await assert_silent(other)
+
+
+async def test_file_links_in_frames_are_the_receivers_own(alice, bob):
+    calendar = await make_calendar()
+    writer = await token_for(alice)
+    attached = await upload_file(writer)
+    receiver = communicator_for(f"?token={await token_for(bob)}&ws=1")
+    receiver.scope["headers"] = [(b"host", b"localhost:8123")]
+    assert (await receiver.connect())[0]
+    await receiver.receive_json_from()
+    await receiver.send_json_to({"action": "subscribe", "name": "events"})
+    await barrier(receiver)
+    try:
+        await rest(writer, "POST", "events", widget_event(calendar.pk, files=[attached]))
+        (file,) = (await next_event(receiver))["value"]["event"]["files"]
+        expected = attached["url"].replace("http://testserver/", "http://localhost:8123/")
+        assert file == {**attached, "url": expected}
+
+        @database_sync_to_async
+        def orm_update():
+            Event.objects.get().save()
+
+        await orm_update()
+        (file,) = (await next_event(receiver))["value"]["event"]["files"]
+        assert file["url"] == expected
+    finally:
+        await receiver.disconnect()

@@ -489,6 +489,12 @@ def test_file_entries_not_yet_on_the_server_are_skipped(api, calendar, uploaded)
     assert events_by_id(api)[response.json()["id"]]["files"] == [uploaded]
 
 
+@pytest.mark.parametrize("status", [None, "server"])
+def test_file_entries_with_a_server_or_null_status_are_linked(api, calendar, uploaded, status):
+    response = api.post("events", widget_event(calendar.pk, files=[{**uploaded, "status": status}]))
+    assert events_by_id(api)[response.json()["id"]]["files"] == [uploaded]
+
+
 def test_deleting_event_deletes_its_files_from_storage(
     api, token, calendar, media_root, django_capture_on_commit_callbacks
 ):
