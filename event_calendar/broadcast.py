@@ -2,11 +2,14 @@
 
 Model signals hand each change of a calendar or an event to ``Change``; at commit the change is rendered
 once, as ``GET`` renders it, and sent to the channel layer as one message that every socket consumer
-filters for itself. A rolled-back write sends nothing, and a failing channel layer never turns a committed
-write into an error: it is logged.
+filters for itself, from what it holds in memory (``consumers.py``). What differs between recipients is
+left as markers in the encoded frame, for each socket to fill in: the links to files (signed for each
+device) and a calendar's ``readonly`` and ``active`` (which depend on the viewer's role and sidebar).
 
-Writes that send no model signals (``QuerySet.update()``, ``bulk_create()``, raw SQL) are announced with
-``announce_events`` and ``announce_calendars``; ``paused()`` stops broadcasting for bulk loads.
+A rolled-back write sends nothing, and a failing channel layer never turns a committed write into an
+error: it is logged. Writes that send no model signals (``QuerySet.update()``, ``bulk_create()``, raw
+SQL) are announced with ``announce_events`` and ``announce_calendars``; ``paused()`` stops broadcasting
+for bulk loads.
 """
 
 from __future__ import annotations
@@ -19,34 +22,71 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import Model, QuerySet
 
-from .models import Attachment, Calendar, Event
+from .models import Attachment, Calendar, CalendarGrant, CalendarPreference, Device, Event
+from .permissions import CalendarAccess
 from .serializers import FileLinks, render_calendars, render_events
 
 logger = logging.getLogger("event_calendar")
 
 GROUP = "event_calendar"
-MESSAGE_TYPE = "calendar.change"
 
 
 def device_group(device_id: int) -> str:
     """Every socket of one device, so that revoking the device closes them."""
     return f"event_calendar.device.{device_id}"
 
+
+def user_group(user_id: int) -> str:
+    """Every socket of one user: their sidebar choices and changes of their access."""
+    return f"event_calendar.user.{user_id}"
+
+
 # The device whose request is being served (from its Remote-Token); None for the admin and plain ORM code.
 origin_device: ContextVar[int | None] = ContextVar("event_calendar_origin_device", default=None)
 _paused: ContextVar[bool] = ContextVar("event_calendar_broadcast_paused", default=False)
 
-# File links in a frame start with this marker; each socket puts its own uploads URL in its place, so that
-# a frame is encoded once and every recipient still gets the links its own GET would give it. NUL never
-# survives input validation, and the random part cannot be guessed.
-LINKS_MARKER = "\x00links-" + secrets.token_hex(8)
-_ENCODED_LINKS_MARKER = json.dumps(LINKS_MARKER)[1:-1]
+
+def _marker(name: str) -> str:
+    # NUL never survives input validation, and the random part cannot be guessed, so no stored text can
+    # contain a marker; each process has its own, and messages say which they use.
+    return f"\x00{name}-{secrets.token_hex(8)}"
+
+
+LINKS_MARKER = _marker("links")
+READONLY_MARKER = _marker("readonly")
+ACTIVE_MARKER = _marker("active")
+
+
+def encoded(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+MARKERS = {
+    "links": encoded(LINKS_MARKER)[1:-1],
+    "readonly": encoded(READONLY_MARKER),
+    "active": encoded(ACTIVE_MARKER),
+}
+
+
+class MarkedFileLinks(FileLinks):
+    """File links left as ``<marker><id>/<quoted name>``, for each socket to sign for its own device."""
+
+    def __init__(self) -> None:
+        super().__init__(LINKS_MARKER, 0)
+
+    def url(self, attachment_id: int, name: str) -> str:
+        return f"{LINKS_MARKER}{attachment_id}/{quote(name, safe='')}"
+
+
+def event_frame(channel: str, value: dict[str, Any]) -> str:
+    return encoded({"action": "event", "body": {"name": channel, "value": value}})
 
 
 @contextmanager
@@ -74,10 +114,14 @@ def paused() -> Iterator[None]:
         _paused.reset(token)
 
 
+# ---------------------------------------------------------------------------------------------------
+# What is sent
+
+
 @dataclass
 class Change:
-    """One change as sockets receive it: the widget's update ``type``, the object's id, the calendars it
-    belonged to before and after (for access decisions), and the device that made it (not echoed)."""
+    """A calendar or an event added, updated or deleted: the widget's update ``action``, the object's id,
+    the calendars an event was in before and after the change, and the device that made it."""
 
     action: str  # add-event, update-event, delete-event, add-calendar, update-calendar, delete-calendar
     object_id: int
@@ -88,55 +132,193 @@ class Change:
     def channel(self) -> str:
         return "calendars" if self.action.endswith("-calendar") else "events"
 
-    def render(self) -> dict[str, Any] | None:
-        """The object as ``GET`` renders it now, or None if it no longer exists."""
-        key = "calendar" if self.channel == "calendars" else "event"
-        if self.action.startswith("delete-"):
-            return {key: {"id": self.object_id}}
-        if key == "calendar":
-            rendered = render_calendars(Calendar.objects.filter(pk=self.object_id))
-        else:
-            rendered = render_events(Event.objects.filter(pk=self.object_id), FileLinks(LINKS_MARKER))
-        return {key: rendered[0]} if rendered else None
+    @property
+    def verb(self) -> str:
+        return self.action.split("-")[0]
 
-    def message(self) -> dict[str, Any] | None:
-        rendered = self.render()
-        if rendered is None:
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.channel, self.object_id)
+
+    def merge(self, later: Change) -> bool:
+        """Take in a later change of the same object in the same transaction, if one message can say both."""
+        if self.verb == "delete" or later.verb != "update":
+            return False
+        self.calendars += [pk for pk in later.calendars if pk not in self.calendars]
+        return True
+
+    def message(self) -> tuple[str, dict[str, Any]] | None:
+        """The group and message to send, rendered now; None when there is nothing left to say."""
+        message = self.event_message() if self.channel == "events" else self.calendar_message()
+        if message is None:
             return None
-        frame = {"action": "event", "body": {"name": self.channel, "value": {"type": self.action, **rendered}}}
-        return {
-            "type": MESSAGE_TYPE,
+        return GROUP, {
+            "type": "calendar.change",
             "channel": self.channel,
-            "calendars": self.calendars,
+            "verb": self.verb,
             "origin": self.origin,
-            # Encoded once here; every socket sends these same bytes, links aside.
-            "frame": json.dumps(frame, ensure_ascii=False, separators=(",", ":")),
-            "links": _ENCODED_LINKS_MARKER,
+            "markers": MARKERS,
+            **message,
+        }
+
+    def event_message(self) -> dict[str, Any] | None:
+        deleted = {"type": "delete-event", "event": {"id": self.object_id}}
+        if self.verb == "delete":
+            return {"calendars": self.calendars, "frames": {"delete": event_frame("events", deleted)}}
+        rendered = render_events(Event.objects.filter(pk=self.object_id), MarkedFileLinks())
+        if not rendered:
+            return None
+        event = rendered[0]
+        calendars = [pk for pk in self.calendars if pk != event["type"]] + [event["type"]]
+        frames = {self.verb: event_frame("events", {"type": self.action, "event": event})}
+        if len(calendars) > 1:
+            # Moved between calendars: it appears for those who see only the new one, goes for the others.
+            frames["add"] = event_frame("events", {"type": "add-event", "event": event})
+            frames["delete"] = event_frame("events", deleted)
+        return {"calendars": calendars, "frames": frames}
+
+    def calendar_message(self) -> dict[str, Any] | None:
+        if self.verb == "delete":
+            deleted = {"type": "delete-calendar", "calendar": {"id": self.object_id}}
+            return {"calendars": [self.object_id], "frames": {"delete": event_frame("calendars", deleted)}}
+        calendar = Calendar.objects.filter(pk=self.object_id).first()
+        if calendar is None:
+            return None
+        rendered = render_marked_calendar(calendar)
+        return {
+            "calendars": [calendar.pk],
+            "access": CalendarAccess.load(calendar).as_message(),
+            "readonly": calendar.readonly,
+            "active": calendar.active,
+            "frames": {
+                "add": event_frame("calendars", {"type": "add-calendar", "calendar": rendered}),
+                "update": event_frame("calendars", {"type": "update-calendar", "calendar": rendered}),
+            },
         }
 
 
-def publish(changes: Iterable[Change]) -> None:
-    """Render and send changes now. Errors of the channel layer are logged, never raised."""
+def render_marked_calendar(calendar: Calendar) -> dict[str, Any]:
+    """The calendar as ``GET`` renders it, with markers where the viewer's ``readonly`` and ``active`` go."""
+    (rendered,) = render_calendars(
+        Calendar.objects.filter(pk=calendar.pk),
+        readonly=lambda pk, stored: True if stored else READONLY_MARKER,
+        active=lambda pk, stored: ACTIVE_MARKER,
+    )
+    return rendered
+
+
+@dataclass
+class SidebarChange:
+    """A user showed or hid a calendar in their own sidebar: their other devices follow."""
+
+    user_id: int
+    calendar_id: int
+    origin: int | None = None
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return ("sidebar", self.user_id, self.calendar_id)
+
+    def merge(self, later: SidebarChange) -> bool:
+        return True
+
+    def message(self) -> tuple[str, dict[str, Any]] | None:
+        calendar = Calendar.objects.filter(pk=self.calendar_id).first()
+        if calendar is None:
+            return None
+        preference = CalendarPreference.objects.filter(user_id=self.user_id, calendar=calendar).first()
+        rendered = render_marked_calendar(calendar)
+        return user_group(self.user_id), {
+            "type": "calendar.sidebar",
+            "calendar_id": calendar.pk,
+            "active": preference.active if preference else calendar.active,
+            "readonly": calendar.readonly,
+            "origin": self.origin,
+            "markers": MARKERS,
+            "frame": event_frame("calendars", {"type": "update-calendar", "calendar": rendered}),
+        }
+
+
+@dataclass
+class AccessChange:
+    """Something about a user changed what they may see (groups, superuser, active): their sockets
+    work it out again."""
+
+    user_id: int
+    origin: int | None = None
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return ("access", self.user_id)
+
+    def merge(self, later: AccessChange) -> bool:
+        return True
+
+    def message(self) -> tuple[str, dict[str, Any]] | None:
+        return user_group(self.user_id), {"type": "calendar.access"}
+
+
+Message = Change | SidebarChange | AccessChange
+
+
+def publish(items: Iterable[Message]) -> None:
+    """Render and send now. Errors of the channel layer are logged, never raised."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        for change in changes:
-            message = change.message()
-            if message is not None:
-                async_to_sync(layer.group_send)(GROUP, message)
+        for item in items:
+            rendered = item.message()
+            if rendered is not None:
+                async_to_sync(layer.group_send)(*rendered)
     except Exception:
         logger.exception("Could not send a live update to the channel layer")
 
 
 class Publication:
-    """The commit callback that publishes one change."""
+    """The commit callback that publishes one item."""
 
-    def __init__(self, change: Change) -> None:
-        self.change = change
+    def __init__(self, item: Message) -> None:
+        self.item = item
 
     def __call__(self) -> None:
-        publish([self.change])
+        publish([self.item])
+
+
+def schedule(item: Message, using: str) -> None:
+    """Send ``item`` once the current transaction commits (at once outside a transaction).
+
+    A later change of something already waiting in the same transaction joins it (see ``merge``): it is
+    rendered at commit anyway.
+    """
+    if _paused.get():
+        return
+    item.origin = origin_device.get()
+    publication = Publication(item)
+    connection = transaction.get_connection(using)
+    if connection.in_atomic_block:
+        pending = _pending_publications(connection)
+        earlier = pending.get(item.key)
+        if earlier is not None and type(earlier.item) is type(item) and earlier.item.merge(item):
+            return
+        pending[item.key] = publication
+    transaction.on_commit(publication, using=using)
+
+
+def _pending_publications(connection) -> dict[tuple[Any, ...], Publication]:
+    """What waits for this transaction's commit, by what it is about.
+
+    Django replaces ``run_on_commit`` with a new list when the transaction commits or a savepoint rolls
+    back (dropping that savepoint's callbacks), so the index is rebuilt from the live list whenever the
+    list is not the one it was built from.
+    """
+    callbacks = connection.run_on_commit
+    cached = getattr(connection, "_event_calendar_pending", None)
+    if cached is None or cached[0] is not callbacks:
+        index = {func.item.key: func for _, func, _ in callbacks if isinstance(func, Publication)}
+        cached = (callbacks, index)
+        connection._event_calendar_pending = cached
+    return cached[1]
 
 
 def close_device_sockets(device_id: int, using: str = "default") -> None:
@@ -154,48 +336,6 @@ def close_device_sockets(device_id: int, using: str = "default") -> None:
     transaction.on_commit(send, using=using)
 
 
-def schedule(change: Change, using: str) -> None:
-    """Send ``change`` once the current transaction commits (at once outside a transaction).
-
-    An update of an object already added or updated in the same transaction is not sent again: the object
-    is rendered at commit anyway. Its calendars join those of the pending change.
-    """
-    if _paused.get():
-        return
-    change.origin = origin_device.get()
-    publication = Publication(change)
-    connection = transaction.get_connection(using)
-    if connection.in_atomic_block and not change.action.startswith("delete-"):
-        pending = _pending_publications(connection)
-        key = (change.channel, change.object_id)
-        earlier = pending.get(key)
-        if earlier is not None and change.action.startswith("update-"):
-            earlier.change.calendars += [pk for pk in change.calendars if pk not in earlier.change.calendars]
-            return
-        pending[key] = publication
-    transaction.on_commit(publication, using=using)
-
-
-def _pending_publications(connection) -> dict[tuple[str, int], Publication]:
-    """The adds and updates waiting for this transaction's commit, by object.
-
-    Django replaces ``run_on_commit`` with a new list when the transaction commits or a savepoint rolls
-    back (dropping that savepoint's callbacks), so the index is rebuilt from the live list whenever the
-    list is not the one it was built from.
-    """
-    callbacks = connection.run_on_commit
-    cached = getattr(connection, "_event_calendar_pending", None)
-    if cached is None or cached[0] is not callbacks:
-        index = {
-            (func.change.channel, func.change.object_id): func
-            for _, func, _ in callbacks
-            if isinstance(func, Publication) and not func.change.action.startswith("delete-")
-        }
-        cached = (callbacks, index)
-        connection._event_calendar_pending = cached
-    return cached[1]
-
-
 # ---------------------------------------------------------------------------------------------------
 # Signal receivers, connected in apps.py
 
@@ -207,10 +347,10 @@ def _deleted_through(origin: Any, *models: type[Model]) -> bool:
 
 
 def event_saved(sender, instance: Event, created: bool, using: str, **kwargs) -> None:
-    calendars = [instance.calendar_id]
+    calendars = []
     previous = getattr(instance, "_loaded_calendar_id", None)
     if previous is not None and previous != instance.calendar_id:
-        calendars.insert(0, previous)
+        calendars.append(previous)
     instance._loaded_calendar_id = instance.calendar_id
     schedule(Change("add-event" if created else "update-event", instance.pk, calendars), using)
 
@@ -225,15 +365,62 @@ def attachment_changed(sender, instance: Attachment, using: str, origin: Any = N
     """A file added to or removed from an event outside the event's own save (the admin, ORM code)."""
     if instance.event_id is None or _deleted_through(origin, Event, Calendar):
         return
-    schedule(Change("update-event", instance.event_id, []), using)
+    schedule(Change("update-event", instance.event_id), using)
 
 
 def calendar_saved(sender, instance: Calendar, created: bool, using: str, **kwargs) -> None:
-    schedule(Change("add-calendar" if created else "update-calendar", instance.pk, [instance.pk]), using)
+    schedule(Change("add-calendar" if created else "update-calendar", instance.pk), using)
 
 
 def calendar_deleted(sender, instance: Calendar, using: str, **kwargs) -> None:
     schedule(Change("delete-calendar", instance.pk, [instance.pk]), using)
+
+
+def grant_changed(sender, instance: CalendarGrant, using: str, origin: Any = None, **kwargs) -> None:
+    """Who may see a calendar changed: sockets that gain it get it with its events, the others lose it."""
+    if not _deleted_through(origin, Calendar):
+        schedule(Change("update-calendar", instance.calendar_id), using)
+
+
+def sidebar_changed(sender, instance: CalendarPreference, using: str, origin: Any = None, **kwargs) -> None:
+    if not _deleted_through(origin, Calendar):
+        schedule(SidebarChange(instance.user_id, instance.calendar_id), using)
+
+
+def device_deleted(sender, instance: Device, using: str, **kwargs) -> None:
+    close_device_sockets(instance.pk, using)
+
+
+def user_access_may_change(sender, instance, using: str, update_fields=None, **kwargs) -> None:
+    """Before a user is saved: remember whether what decides their access is about to change."""
+    if instance.pk is None or (update_fields is not None and not {"is_active", "is_superuser"} & set(update_fields)):
+        return
+    manager = type(instance)._default_manager.using(using)
+    stored = manager.filter(pk=instance.pk).values_list("is_active", "is_superuser").first()
+    instance._event_calendar_access_changed = stored not in (None, (instance.is_active, instance.is_superuser))
+
+
+def user_saved(sender, instance, using: str, **kwargs) -> None:
+    if instance.__dict__.pop("_event_calendar_access_changed", False):
+        schedule(AccessChange(instance.pk), using)
+
+
+def groups_changed(sender, instance, action: str, reverse: bool, pk_set, using: str, **kwargs) -> None:
+    """A user joined or left groups (``user.groups``), or a group gained or lost members (``group.user_set``)."""
+    if action == "pre_clear" and reverse:
+        # Who is about to leave the group is known only before the clear.
+        instance._event_calendar_members = list(instance.user_set.values_list("pk", flat=True))
+        return
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    if not reverse:
+        user_ids = [instance.pk]
+    elif action == "post_clear":
+        user_ids = instance.__dict__.pop("_event_calendar_members", [])
+    else:
+        user_ids = pk_set
+    for user_id in user_ids:
+        schedule(AccessChange(user_id), using)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -245,17 +432,19 @@ def announce_events(action: str, events: Iterable[Event], using: str = "default"
 
     For deletions pass the instances as they were before the delete (their ids and calendars).
     """
-    _announce(action, "-event", ((event.pk, [event.calendar_id]) for event in events), using)
+    _check_action(action, "-event")
+    for event in events:
+        schedule(Change(action, event.pk, [event.calendar_id]), using)
 
 
 def announce_calendars(action: str, calendars: Iterable[Calendar | int], using: str = "default") -> None:
     """Broadcast ``add-calendar``, ``update-calendar`` or ``delete-calendar`` for calendars written in bulk."""
-    ids = (calendar.pk if isinstance(calendar, Model) else calendar for calendar in calendars)
-    _announce(action, "-calendar", ((pk, [pk]) for pk in ids), using)
+    _check_action(action, "-calendar")
+    for calendar in calendars:
+        pk = calendar.pk if isinstance(calendar, Model) else calendar
+        schedule(Change(action, pk, [pk]), using)
 
 
-def _announce(action: str, suffix: str, items: Iterable[tuple[int, list[int]]], using: str) -> None:
+def _check_action(action: str, suffix: str) -> None:
     if not action.endswith(suffix) or action.split("-")[0] not in ("add", "update", "delete"):
         raise ValueError(f"Unknown action {action!r}")
-    for pk, calendars in items:
-        schedule(Change(action, pk, calendars), using)

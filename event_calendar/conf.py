@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_DIRECTORY": "event_calendar",
     # Largest JSON size, in bytes, of the custom keys kept with one event.
     "EXTRA_MAX_SIZE": 16 * 1024,
+    # Who a new calendar is open to besides its owner and grants: "" (nobody), "viewer" or "editor"
+    # (every signed-in user, to read or also to change its events).
+    "NEW_CALENDAR_OPEN_TO": "",
     # Browser origins allowed to open the socket, e.g. ["https://app.example.com"], or ["*"].
     # None: an origin whose host is in ALLOWED_HOSTS. Clients that send no Origin are always allowed.
     "SOCKET_ALLOWED_ORIGINS": None,

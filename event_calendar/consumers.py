@@ -11,12 +11,15 @@ import asyncio
 import io
 import json
 import logging
+import re
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.http.request import split_domain_port, validate_host
@@ -24,7 +27,9 @@ from django.urls import reverse
 
 from . import broadcast
 from .conf import app_settings
-from .models import Device
+from .models import Calendar, Device, Event, sidebar_of
+from .permissions import CalendarAccess, Principal, calendar_roles, role_in, shows_readonly
+from .serializers import FileLinks, render_calendars, render_events
 from .tokens import InvalidToken, read_token
 
 logger = logging.getLogger("event_calendar")
@@ -62,15 +67,56 @@ def origin_is_allowed(scope: dict[str, Any]) -> bool:
 def uploads_url(scope: dict[str, Any]) -> str:
     """The uploads URL this socket's own ``GET events`` would link files under (host, scheme, proxy
     settings and all, as Django's request sees them)."""
-    http_scope = {**scope, "type": "http", "method": "GET", "scheme": {"wss": "https"}.get(scope.get("scheme"), "http")}
-    request = ASGIRequest(http_scope, io.BytesIO())
+    scheme = {"wss": "https"}.get(scope.get("scheme"), "http")
+    request = ASGIRequest({**scope, "type": "http", "method": "GET", "scheme": scheme}, io.BytesIO())
     return request.build_absolute_uri(reverse("event_calendar:uploads"))
+
+
+@dataclass
+class Viewer:
+    """What a socket knows of its user, to decide each change from memory: who they are, their role on
+    each calendar they may see, and their own sidebar choices."""
+
+    principal: Principal
+    roles: dict[int, str]
+    sidebar: dict[int, bool]
+
+    @classmethod
+    def load(cls, user) -> Viewer:
+        return cls(Principal.of(user), calendar_roles(user), sidebar_of(user.pk))
+
+    def personal(self, frame: str, markers: dict[str, str], calendar_id: int, readonly: bool, active: bool) -> str:
+        """A calendar frame with this viewer's ``readonly`` and ``active``."""
+        shown_readonly = shows_readonly(readonly, self.roles.get(calendar_id))
+        shown_active = self.sidebar.get(calendar_id, active)
+        return frame.replace(markers["readonly"], json.dumps(shown_readonly)).replace(
+            markers["active"], json.dumps(shown_active)
+        )
+
+
+@database_sync_to_async
+def load_viewer(user_id: int) -> Viewer | None:
+    user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+    return Viewer.load(user) if user is not None else None
+
+
+@database_sync_to_async
+def render_for(viewer: Viewer, calendar_ids: list[int], links: FileLinks) -> tuple[list[dict], list[dict]]:
+    """The calendars as this viewer's ``GET calendars`` shows them, and their events."""
+    calendars = render_calendars(
+        Calendar.objects.filter(pk__in=calendar_ids),
+        readonly=lambda pk, stored: shows_readonly(stored, viewer.roles.get(pk)),
+        active=lambda pk, stored: viewer.sidebar.get(pk, stored),
+    )
+    return calendars, render_events(Event.objects.filter(calendar__in=calendar_ids), links)
 
 
 class RemoteEventsConsumer(AsyncWebsocketConsumer):
     device_id: int
+    user_id: int
+    viewer: Viewer
+    links: FileLinks
     subscriptions: set[str]
-    file_links: str
     rejoin_task: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send) -> None:
@@ -85,31 +131,36 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
         token = (query.get("token") or [""])[0]
         device = await authenticate(token) if self.channel_layer and origin_is_allowed(self.scope) else None
         try:
-            self.file_links = uploads_url(self.scope)
+            links_base = uploads_url(self.scope)
         except DisallowedHost:
             device = None
-        if device is None:
+        viewer = await load_viewer(device.user_id) if device is not None else None
+        if viewer is None:
             # Closing before accepting refuses the handshake (HTTP 403).
             await self.close()
             return
-        self.device_id = device.pk
+        self.device_id, self.user_id, self.viewer = device.pk, device.user_id, viewer
+        self.links = FileLinks(links_base, device.pk)
         self.subscriptions = set()
         await self.join_groups()
         self.rejoin_task = asyncio.create_task(self.keep_group_membership())
         await self.accept()
         await self.send_frame({"action": "start", "body": self.device_id})
 
+    def groups_to_join(self) -> list[str]:
+        return [broadcast.GROUP, broadcast.device_group(self.device_id), broadcast.user_group(self.user_id)]
+
     async def join_groups(self) -> None:
-        await self.channel_layer.group_add(broadcast.GROUP, self.channel_name)
-        await self.channel_layer.group_add(broadcast.device_group(self.device_id), self.channel_name)
+        for group in self.groups_to_join():
+            await self.channel_layer.group_add(group, self.channel_name)
 
     async def leave_groups(self) -> None:
         if self.rejoin_task is None:
             return
         self.rejoin_task.cancel()
         self.rejoin_task = None
-        await self.channel_layer.group_discard(broadcast.GROUP, self.channel_name)
-        await self.channel_layer.group_discard(broadcast.device_group(self.device_id), self.channel_name)
+        for group in self.groups_to_join():
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def keep_group_membership(self) -> None:
         # Channel layers drop group members after ``group_expiry`` (a day by default); a tab stays open longer.
@@ -168,14 +219,98 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
     # --- messages from the channel layer ----------------------------------------------------------------
 
     async def calendar_change(self, message: dict[str, Any]) -> None:
-        if message["origin"] == self.device_id or message["channel"] not in self.subscriptions:
+        """A calendar or an event changed. Memory is kept up to date even for the change's own device,
+        which is sent nothing."""
+        if message["channel"] == "events":
+            frame, gained = self.event_frame(message), None
+        else:
+            frame, gained = self.calendar_frame(message)
+        if message["origin"] == self.device_id:
             return
-        await self.send(text_data=message["frame"].replace(message["links"], self.file_links))
+        if frame is not None:
+            await self.send_to_channel(message["channel"], frame, message["markers"])
+        if gained is not None:
+            _, events = await render_for(self.viewer, [gained], self.links)
+            for event in events:
+                await self.send_to_channel("events", broadcast.event_frame("events", {"type": "add-event", "event": event}))
+
+    def event_frame(self, message: dict[str, Any]) -> str | None:
+        """The frame for an event change as this viewer sees it: moving into view is an add, out of view
+        a delete."""
+        calendars, frames = message["calendars"], message["frames"]
+        sees_before, sees_after = calendars[0] in self.viewer.roles, calendars[-1] in self.viewer.roles
+        if sees_before and sees_after:
+            return frames[message["verb"]]
+        if sees_after:
+            return frames["add"]
+        if sees_before:
+            return frames["delete"]
+        return None
+
+    def calendar_frame(self, message: dict[str, Any]) -> tuple[str | None, int | None]:
+        """The frame for a calendar change as this viewer sees it, and the calendar's id when the viewer
+        has just gained it (its events follow)."""
+        (calendar_id,) = message["calendars"]
+        roles = self.viewer.roles
+        had = calendar_id in roles
+        if message["verb"] == "delete":
+            roles.pop(calendar_id, None)
+            return (message["frames"]["delete"] if had else None), None
+        role = role_in(CalendarAccess.from_message(message["access"]), self.viewer.principal)
+        if role is None:
+            roles.pop(calendar_id, None)
+            return (deleted_calendar_frame(calendar_id) if had else None), None
+        roles[calendar_id] = role
+        frame = message["frames"]["update" if had else "add"]
+        frame = self.viewer.personal(frame, message["markers"], calendar_id, message["readonly"], message["active"])
+        return frame, (calendar_id if not had and message["verb"] == "update" else None)
+
+    async def calendar_sidebar(self, message: dict[str, Any]) -> None:
+        """This user showed or hid a calendar on another device."""
+        calendar_id = message["calendar_id"]
+        self.viewer.sidebar[calendar_id] = message["active"]
+        if message["origin"] == self.device_id or calendar_id not in self.viewer.roles:
+            return
+        frame = self.viewer.personal(
+            message["frame"], message["markers"], calendar_id, message["readonly"], message["active"]
+        )
+        await self.send_to_channel("calendars", frame, message["markers"])
+
+    async def calendar_access(self, message: dict[str, Any]) -> None:
+        """What this user may see changed (groups, superuser, active): work it out again and follow."""
+        viewer = await load_viewer(self.user_id)
+        if viewer is None:
+            await self.close(code=REVOKED)
+            return
+        before, self.viewer = self.viewer.roles, viewer
+        after = viewer.roles
+        for calendar_id in sorted(before.keys() - after.keys()):
+            await self.send_to_channel("calendars", deleted_calendar_frame(calendar_id))
+        gained = sorted(after.keys() - before.keys())
+        changed = sorted(pk for pk in after.keys() & before.keys() if after[pk] != before[pk])
+        calendars, events = await render_for(viewer, gained + changed, self.links)
+        for calendar in calendars:
+            action = "add-calendar" if calendar["id"] in gained else "update-calendar"
+            await self.send_to_channel("calendars", broadcast.event_frame("calendars", {"type": action, "calendar": calendar}))
+        for event in events:
+            if event["type"] in gained:
+                await self.send_to_channel("events", broadcast.event_frame("events", {"type": "add-event", "event": event}))
 
     async def device_revoked(self, message: dict[str, Any]) -> None:
         await self.close(code=REVOKED)
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    async def send_to_channel(self, channel: str, frame: str, markers: dict[str, str] | None = None) -> None:
+        """Send a frame if the client subscribed to its channel, its file links signed for this device."""
+        if channel not in self.subscriptions:
+            return
+        if markers is not None and markers["links"] in frame:
+            frame = re.sub(re.escape(markers["links"]) + r"(\d+)/([^\"?]*)", self.signed_link, frame)
+        await self.send(text_data=frame)
+
+    def signed_link(self, match: re.Match) -> str:
+        return self.links.url(int(match[1]), unquote(match[2]))
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
@@ -183,6 +318,10 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
     async def send_error(self, message: str) -> None:
         # The client passes frames it does not know to its no-op error handler.
         await self.send_frame({"action": "error", "body": message})
+
+
+def deleted_calendar_frame(calendar_id: int) -> str:
+    return broadcast.event_frame("calendars", {"type": "delete-calendar", "calendar": {"id": calendar_id}})
 
 
 class RefusedConsumer(AsyncWebsocketConsumer):

@@ -22,11 +22,32 @@ DEFAULT_BORDER = "#2D74D3"
 CANCELLED = "cancelled"
 
 
+class Role(models.TextChoices):
+    """What a user may do with a calendar, each role including the ones before it."""
+
+    VIEWER = "viewer", _("viewer: sees the calendar and its events")
+    EDITOR = "editor", _("editor: also adds, changes and deletes events")
+    MANAGER = "manager", _("manager: also changes the calendar and its grants")
+
+
+OPEN_TO_CHOICES = [
+    ("", _("nobody else")),
+    (Role.VIEWER, _("all signed-in users, as viewers")),
+    (Role.EDITOR, _("all signed-in users, as editors")),
+]
+
+
+def default_open_to() -> str:
+    return app_settings.NEW_CALENDAR_OPEN_TO
+
+
 class Calendar(models.Model):
     """A calendar of the sidebar; events name it in their ``type`` key.
 
     Fields: ``label``, ``description``, the colour (``color_background``, ``color_border``,
-    ``color_text``), ``active`` (shown in the sidebar), ``readonly`` (no edits in the widget for anyone),
+    ``color_text``), ``active`` (shown in the sidebar unless a user hid it for themselves),
+    ``readonly`` (no edits in the widget for anyone); access: ``owner`` (a manager of it; none for a site
+    calendar run by administrators), ``open_to`` (every signed-in user as viewer or editor) and ``grants``;
     ``created_by`` and timestamps.
     """
 
@@ -41,8 +62,22 @@ class Calendar(models.Model):
     color_text = models.CharField(
         _("text colour"), max_length=64, blank=True, default="", validators=[validate_color]
     )
-    active = models.BooleanField(_("active"), default=True)
-    readonly = models.BooleanField(_("read-only"), default=False)
+    active = models.BooleanField(
+        _("active"), default=True, help_text=_("Shown in the sidebar, for users who have not chosen for themselves.")
+    )
+    readonly = models.BooleanField(_("read-only"), default=False, help_text=_("Nobody changes its events."))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_event_calendars",
+        help_text=_("Manages the calendar. Without an owner it is a site calendar, run by administrators."),
+    )
+    open_to = models.CharField(
+        _("open to"), max_length=16, choices=OPEN_TO_CHOICES, blank=True, default=default_open_to
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -58,9 +93,77 @@ class Calendar(models.Model):
         ordering = ["id"]
         verbose_name = _("calendar")
         verbose_name_plural = _("calendars")
+        indexes = [models.Index(fields=["open_to"], name="event_calendar_open_to_idx")]
 
     def __str__(self) -> str:
         return self.label or f"#{self.pk}"
+
+
+class CalendarGrant(models.Model):
+    """A role on one calendar, for one user or for every member of one group."""
+
+    calendar = models.ForeignKey(Calendar, verbose_name=_("calendar"), on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="event_calendar_grants",
+    )
+    group = models.ForeignKey(
+        "auth.Group",
+        verbose_name=_("group"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="event_calendar_grants",
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("grant")
+        verbose_name_plural = _("grants")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="event_calendar_grant_user_or_group",
+                violation_error_message=_("A grant is for a user or for a group, not both."),
+            ),
+            models.UniqueConstraint(
+                fields=["calendar", "user"], condition=models.Q(user__isnull=False), name="event_calendar_grant_user"
+            ),
+            models.UniqueConstraint(
+                fields=["calendar", "group"],
+                condition=models.Q(group__isnull=False),
+                name="event_calendar_grant_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user or self.group}: {self.get_role_display()}"
+
+
+class CalendarPreference(models.Model):
+    """One user's choice to show or hide a calendar in their own sidebar (the widget's ``active``)."""
+
+    calendar = models.ForeignKey(
+        Calendar, verbose_name=_("calendar"), on_delete=models.CASCADE, related_name="preferences"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="event_calendar_preferences",
+    )
+    active = models.BooleanField(_("active"))
+
+    class Meta:
+        verbose_name = _("sidebar preference")
+        verbose_name_plural = _("sidebar preferences")
+        constraints = [models.UniqueConstraint(fields=["user", "calendar"], name="event_calendar_preference_once")]
 
 
 class Event(models.Model):
@@ -252,3 +355,8 @@ def delete_stored_file(sender, instance: Attachment, using: str, **kwargs) -> No
     file = instance.file
     if file.name:
         transaction.on_commit(lambda: file.storage.delete(file.name), using=using)
+
+
+def sidebar_of(user_id: int) -> dict[int, bool]:
+    """The calendars a user has shown or hidden for themselves, with their choice."""
+    return dict(CalendarPreference.objects.filter(user_id=user_id).values_list("calendar_id", "active"))

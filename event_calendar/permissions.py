@@ -1,39 +1,170 @@
-"""The one access policy: which calendars, events and files a user may see and change.
+"""The one access policy: which calendars, events and files a user may see, and with which role.
 
-Every queryset and check in the app asks this module. The policy is the vendor demo's: every
-signed-in user may see and change everything, except the events of a calendar marked read-only.
+Every queryset, check and live-update decision in the app asks this module. A user's role on a calendar is
+the highest of: manager as its owner, the role of ``open_to`` (every signed-in user), and the roles granted
+to the user or to one of their groups. Superusers manage every calendar. An administrator can also make a
+calendar read-only for everyone.
+
+Sockets decide without the database: ``Principal`` (who the user is) and ``CalendarAccess`` (who a
+calendar is open to) are plain values, and ``role_in`` combines them the same way the querysets do.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
 from django.db.models import Q, QuerySet
 
-from .models import Attachment, Calendar, Event
+from .models import Attachment, Calendar, CalendarGrant, Event, Role
+
+RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.MANAGER: 3}
+
+
+def highest(roles: Iterable[str | None]) -> str | None:
+    return max((role for role in roles if role), key=RANK.__getitem__, default=None)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking, as far as access goes."""
+
+    user_id: int | None
+    group_ids: frozenset[int] = frozenset()
+    is_superuser: bool = False
+
+    @classmethod
+    def of(cls, user) -> Principal:
+        if not user.is_authenticated or not user.is_active:
+            return cls(None)
+        return cls(user.pk, frozenset(user.groups.values_list("pk", flat=True)), user.is_superuser)
+
+
+@dataclass(frozen=True)
+class CalendarAccess:
+    """Who one calendar is open to."""
+
+    calendar_id: int
+    owner_id: int | None
+    open_to: str
+    user_roles: dict[int, str] = field(default_factory=dict)
+    group_roles: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, calendar: Calendar) -> CalendarAccess:
+        user_roles, group_roles = {}, {}
+        for user_id, group_id, role in calendar.grants.values_list("user_id", "group_id", "role"):
+            if user_id is not None:
+                user_roles[user_id] = role
+            else:
+                group_roles[group_id] = role
+        return cls(calendar.pk, calendar.owner_id, calendar.open_to, user_roles, group_roles)
+
+    def as_message(self) -> dict:
+        # Channel layers carry msgpack: string keys only.
+        return {
+            "calendar_id": self.calendar_id,
+            "owner_id": self.owner_id,
+            "open_to": self.open_to,
+            "user_roles": [[user_id, role] for user_id, role in self.user_roles.items()],
+            "group_roles": [[group_id, role] for group_id, role in self.group_roles.items()],
+        }
+
+    @classmethod
+    def from_message(cls, data: dict) -> CalendarAccess:
+        return cls(
+            data["calendar_id"],
+            data["owner_id"],
+            data["open_to"],
+            {user_id: role for user_id, role in data["user_roles"]},
+            {group_id: role for group_id, role in data["group_roles"]},
+        )
+
+
+def role_in(access: CalendarAccess, principal: Principal) -> str | None:
+    """The principal's role on the calendar, or None when they may not see it."""
+    if principal.user_id is None:
+        return None
+    if principal.is_superuser or access.owner_id == principal.user_id:
+        return Role.MANAGER
+    return highest(
+        [
+            access.open_to,
+            access.user_roles.get(principal.user_id),
+            *(role for group_id, role in access.group_roles.items() if group_id in principal.group_ids),
+        ]
+    )
+
+
+def calendar_roles(user) -> dict[int, str]:
+    """Every calendar the user may see, with their role on it."""
+    principal = Principal.of(user)
+    if principal.user_id is None:
+        return {}
+    if principal.is_superuser:
+        return dict.fromkeys(Calendar.objects.values_list("pk", flat=True), Role.MANAGER)
+    roles: dict[int, str] = {}
+    for calendar_id, owner_id, open_to in Calendar.objects.filter(_visible(user, principal)).values_list(
+        "pk", "owner_id", "open_to"
+    ):
+        roles[calendar_id] = Role.MANAGER if owner_id == principal.user_id else open_to
+    for calendar_id, role in _grants_of(user).values_list("calendar_id", "role"):
+        roles[calendar_id] = highest([roles.get(calendar_id), role])
+    return roles
+
+
+def role_on(user, calendar: Calendar) -> str | None:
+    return role_in(CalendarAccess.load(calendar), Principal.of(user))
+
+
+def _grants_of(user) -> QuerySet[CalendarGrant]:
+    return CalendarGrant.objects.filter(Q(user=user) | Q(group__user=user))
+
+
+def _visible(user, principal: Principal) -> Q:
+    return Q(owner=user) | ~Q(open_to="") | Q(pk__in=_grants_of(user).values("calendar_id"))
 
 
 def visible_calendars(user) -> QuerySet[Calendar]:
-    if not user.is_authenticated:
+    principal = Principal.of(user)
+    if principal.user_id is None:
         return Calendar.objects.none()
-    return Calendar.objects.all()
+    if principal.is_superuser:
+        return Calendar.objects.all()
+    return Calendar.objects.filter(_visible(user, principal))
 
 
 def visible_events(user) -> QuerySet[Event]:
-    if not user.is_authenticated:
+    principal = Principal.of(user)
+    if principal.user_id is None:
         return Event.objects.none()
-    return Event.objects.all()
+    if principal.is_superuser:
+        return Event.objects.all()
+    return Event.objects.filter(calendar__in=visible_calendars(user).values("pk"))
+
+
+def shows_readonly(calendar_readonly: bool, role: str | None) -> bool:
+    """What the widget is told: read-only for everyone, or for this viewer."""
+    return calendar_readonly or RANK.get(role, 0) < RANK[Role.EDITOR]
 
 
 def may_create_calendar(user) -> bool:
-    return user.is_authenticated
+    return Principal.of(user).user_id is not None
 
 
 def may_manage_calendar(user, calendar: Calendar) -> bool:
-    return user.is_authenticated
+    return role_on(user, calendar) == Role.MANAGER
 
 
 def may_edit_events(user, calendar: Calendar) -> bool:
-    # An administrator can make a calendar read-only for everyone.
-    return user.is_authenticated and not calendar.readonly
+    return not calendar.readonly and RANK.get(role_on(user, calendar), 0) >= RANK[Role.EDITOR]
+
+
+def may_download(user, attachment: Attachment) -> bool:
+    """A file goes to whoever may see its event, and, before it is linked to one, to its uploader."""
+    if attachment.event_id is None:
+        return attachment.uploaded_by_id is not None and attachment.uploaded_by_id == Principal.of(user).user_id
+    return visible_events(user).filter(pk=attachment.event_id).exists()
 
 
 def linkable_attachments(user, event: Event | None) -> QuerySet[Attachment]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -352,23 +352,28 @@ def wire_errors(error: DjangoValidationError) -> dict[str, list[str]]:
 FILE_SIGNER_SALT = "event_calendar.file"
 
 
-def file_signature(attachment_id: int, name: str) -> str:
-    return signing.Signer(salt=FILE_SIGNER_SALT).signature(f"{attachment_id}/{name}")
+def file_signature(attachment_id: int, name: str, device_id: int) -> str:
+    return signing.Signer(salt=FILE_SIGNER_SALT).signature(f"{attachment_id}/{device_id}/{name}")
 
 
-def file_signature_is_valid(attachment_id: int, name: str, signature: str) -> bool:
-    return constant_time_compare(signature, file_signature(attachment_id, name))
+def file_signature_is_valid(attachment_id: int, name: str, device_id: int, signature: str) -> bool:
+    return constant_time_compare(signature, file_signature(attachment_id, name, device_id))
 
 
 class FileLinks:
-    """Builds the absolute, signed link of each file under ``uploads_url`` (``https://host/.../uploads``)."""
+    """Builds each file's absolute link under ``uploads_url`` (``https://host/.../uploads``), signed for one
+    device: the download checks that the device's user may still see the file."""
 
-    def __init__(self, uploads_url: str) -> None:
+    def __init__(self, uploads_url: str, device_id: int) -> None:
         self.uploads_url = uploads_url.rstrip("/")
+        self.device_id = device_id
+
+    def url(self, attachment_id: int, name: str) -> str:
+        signature = file_signature(attachment_id, name, self.device_id)
+        return f"{self.uploads_url}/{attachment_id}/{quote(name, safe='')}?device={self.device_id}&sig={signature}"
 
     def render(self, attachment_id: int, name: str) -> dict[str, Any]:
-        url = f"{self.uploads_url}/{attachment_id}/{quote(name, safe='')}?sig={file_signature(attachment_id, name)}"
-        return {"id": attachment_id, "name": name, "url": url}
+        return {"id": attachment_id, "name": name, "url": self.url(attachment_id, name)}
 
 
 EVENT_COLUMNS = (
@@ -462,19 +467,23 @@ CALENDAR_COLUMNS = (
 )
 
 
-def render_calendars(calendars: QuerySet[Calendar]) -> list[dict[str, Any]]:
-    """The calendars as ``GET calendars`` sends them."""
+def render_calendars(
+    calendars: QuerySet[Calendar],
+    readonly: Callable[[int, bool], Any],
+    active: Callable[[int, bool], Any],
+) -> list[dict[str, Any]]:
+    """The calendars as ``GET calendars`` sends them. ``readonly`` and ``active`` depend on the viewer:
+    each is called with the calendar's id and stored value."""
     return [
         {
             "id": pk,
             "label": label,
             "description": description,
-            "active": active,
-            "readonly": readonly,
+            "active": active(pk, stored_active),
+            "readonly": readonly(pk, stored_readonly),
             "color": render_color(background, border, text_color),
         }
-        for pk, label, description, active, readonly, background, border, text_color in calendars.order_by(
-            "pk"
-        ).values_list(*CALENDAR_COLUMNS)
+        for pk, label, description, stored_active, stored_readonly, background, border, text_color in (
+            calendars.order_by("pk").values_list(*CALENDAR_COLUMNS)
+        )
     ]
-

@@ -43,16 +43,19 @@ def read_token(token: str) -> Device:
         raise InvalidToken("Invalid token.") from None
     if not isinstance(device_id, int) or not isinstance(user_id, str):
         raise InvalidToken("Invalid token.")
-    device = Device.objects.select_related("user").filter(pk=device_id).first()
-    if device is None or str(device.user_id) != user_id or device.revoked_at is not None:
-        raise InvalidToken("Token revoked.")
-    if not device.user.is_active:
-        raise InvalidToken("User inactive.")
+    device = live_device(device_id)
+    if device is None or str(device.user_id) != user_id:
+        raise InvalidToken("Token revoked, or its user may no longer sign in.")
     now = timezone.now()
     if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_RESOLUTION:
         Device.objects.filter(pk=device.pk).update(last_seen_at=now)
         device.last_seen_at = now
     return device
+
+
+def live_device(device_id: int) -> Device | None:
+    """The device, with its user, unless it was revoked or its user was deactivated."""
+    return Device.objects.select_related("user").filter(pk=device_id, revoked_at=None, user__is_active=True).first()
 
 
 def revoke_device(device: Device) -> None:

@@ -32,7 +32,7 @@ from .conf import app_settings
 from .consumers import unknown_service_result
 from .exceptions import UploadTooLarge, exception_handler, json_error
 from .files import clean_content_type, clean_file_name, file_response
-from .models import Attachment, Calendar, Event
+from .models import Attachment, Calendar, CalendarPreference, Event, sidebar_of
 from .parsers import JSONBodyParser, UploadParser
 from .serializers import (
     MAX_ID,
@@ -44,7 +44,7 @@ from .serializers import (
     render_calendars,
     render_events,
 )
-from .tokens import issue_token
+from .tokens import issue_token, live_device
 
 
 class WireRenderer(JSONRenderer):
@@ -81,9 +81,10 @@ class CalendarAPIView(APIView):
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        self.file_links = FileLinks(request.build_absolute_uri(reverse("event_calendar:uploads")))
+        device_id = getattr(request.auth, "pk", None)
+        self.file_links = FileLinks(request.build_absolute_uri(reverse("event_calendar:uploads")), device_id)
         # Live updates of this request's writes name its device, which is not sent them back.
-        broadcast.bind_device(getattr(request.auth, "pk", None))
+        broadcast.bind_device(device_id)
 
     def serializer_context(self) -> dict[str, Any]:
         user = self.request.user
@@ -165,14 +166,20 @@ class EventDetailView(EventWriteMixin, CalendarAPIView):
 
 class CalendarListView(CalendarAPIView):
     def get(self, request):
-        return Response(render_calendars(policy.visible_calendars(request.user)))
+        roles, sidebar = policy.calendar_roles(request.user), sidebar_of(request.user.pk)
+        calendars = render_calendars(
+            policy.visible_calendars(request.user),
+            readonly=lambda pk, stored: policy.shows_readonly(stored, roles.get(pk)),
+            active=lambda pk, stored: sidebar.get(pk, stored),
+        )
+        return Response(calendars)
 
     def post(self, request):
         if not policy.may_create_calendar(request.user):
             raise exceptions.PermissionDenied(_("You may not create calendars."))
         serializer = CalendarSerializer(data=request.data, context=self.serializer_context())
         serializer.is_valid(raise_exception=True)
-        calendar = Calendar(created_by=request.user, **serializer.validated_data)
+        calendar = Calendar(created_by=request.user, owner=request.user, **serializer.validated_data)
         with transaction.atomic():
             calendar.save()
         return Response({"id": calendar.pk})
@@ -184,25 +191,34 @@ class CalendarDetailView(CalendarAPIView):
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
             calendar = get_object_or_404(policy.visible_calendars(request.user).select_for_update(), pk=pk)
-            self.check_may_manage(calendar)
-            if serializer.validated_data:
-                for field, value in serializer.validated_data.items():
+            values = dict(serializer.validated_data)
+            # The sidebar's checkbox: each user shows or hides a calendar for themselves only.
+            active = values.pop("active", None)
+            if not policy.may_manage_calendar(request.user, calendar):
+                # The widget sends the whole calendar back, readonly as it was shown to this viewer.
+                values.pop("readonly", None)
+                if any(getattr(calendar, field) != value for field, value in values.items()):
+                    raise exceptions.PermissionDenied(_("You may not change this calendar."))
+                values = {}
+            if values:
+                for field, value in values.items():
                     setattr(calendar, field, value)
                 calendar.save()
+            if active is not None:
+                CalendarPreference.objects.update_or_create(
+                    user=request.user, calendar=calendar, defaults={"active": active}
+                )
         return Response({})
 
     def delete(self, request, pk: int):
         with transaction.atomic():
             calendar = policy.visible_calendars(request.user).select_for_update().filter(pk=pk).first()
             if calendar is not None:
-                self.check_may_manage(calendar)
+                if not policy.may_manage_calendar(request.user, calendar):
+                    raise exceptions.PermissionDenied(_("You may not change this calendar."))
                 # Cascades to the events, their exceptions and their files.
                 calendar.delete()
         return Response({})
-
-    def check_may_manage(self, calendar: Calendar) -> None:
-        if not policy.may_manage_calendar(self.request.user, calendar):
-            raise exceptions.PermissionDenied(_("You may not change this calendar."))
 
 
 class UploadView(CalendarAPIView):
@@ -252,12 +268,22 @@ class RemoteDiscoveryView(CalendarAPIView):
 # CsrfViewMiddleware's HTML 403.
 @csrf_exempt
 def upload_file(request: HttpRequest, pk: int, name: str) -> HttpResponse:
-    """``GET uploads/<id>/<name>?sig=...``: the file, when the link's signature is the one we handed out."""
+    """``GET uploads/<id>/<name>?device=...&sig=...``: the file, when the link is one we handed to that
+    device and the device's user may still see the file.
+
+    The widget puts links straight into ``<a>`` and ``<img>`` tags, which send no token: the link itself
+    names the device, and its signature proves it.
+    """
     if request.method not in ("GET", "HEAD"):
         return json_error(_("Method not allowed."), 405)
-    attachment = Attachment.objects.filter(pk=pk).first()
+    device_id = request.GET.get("device", "")
     signature = request.GET.get("sig", "")
-    if attachment is None or attachment.name != name or not file_signature_is_valid(pk, name, signature):
+    device = None
+    if device_id.isascii() and device_id.isdigit() and len(device_id) <= 18:
+        if file_signature_is_valid(pk, name, int(device_id), signature):
+            device = live_device(int(device_id))
+    attachment = Attachment.objects.filter(pk=pk, name=name).first() if device is not None else None
+    if attachment is None or not policy.may_download(device.user, attachment):
         return json_error(_("File not found."), 404)
     try:
         handle = attachment.file.open("rb")

@@ -68,7 +68,7 @@ def anonymous_api() -> WidgetClient:
 
 @pytest.fixture
 def calendar(user) -> Calendar:
-    return Calendar.objects.create(label="Work", created_by=user)
+    return Calendar.objects.create(label="Work", created_by=user, owner=user)
 
 
 def widget_event(calendar_id: Any, **fields: Any) -> dict[str, Any]:

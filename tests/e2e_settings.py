@@ -5,7 +5,9 @@ import os
 from tests.settings import *  # noqa: F403
 
 DEBUG = False
-EVENT_CALENDAR = {}
+EVENT_CALENDAR = {"NEW_CALENDAR_OPEN_TO": "editor"}
+# One folder for every server process of a site, as several processes of one deployment share their storage.
+MEDIA_ROOT = os.environ["EVENT_CALENDAR_E2E_MEDIA_ROOT"]
 
 if os.environ.get("EVENT_CALENDAR_E2E_PG_NAME"):
     DATABASES = {

@@ -62,7 +62,8 @@ MEDIA_ROOT = tempfile.mkdtemp(prefix="event-calendar-tests-")
 STATIC_URL = "static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-EVENT_CALENDAR = {"DEMO_LOGIN": False}
+# Calendars are open to every signed-in user unless a test says otherwise (tests/test_access.py does).
+EVENT_CALENDAR = {"DEMO_LOGIN": False, "NEW_CALENDAR_OPEN_TO": "editor"}
 
 ASGI_APPLICATION = "tests.asgi.application"
 REDIS_URL = os.environ.get("EVENT_CALENDAR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

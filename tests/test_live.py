@@ -130,9 +130,9 @@ async def test_each_client_sees_the_others_changes_and_never_its_own(deployment)
         await bob.rest("DELETE", f"events/{event_id}")
         assert await alice.next_value() == {"type": "delete-event", "event": {"id": event_id}}
 
-        await bob.rest("PUT", f"calendars/{calendar_id}", {"active": False})
-        value = await alice.next_value()
-        assert value["type"] == "update-calendar" and value["calendar"]["active"] is False
+        await alice.rest("PUT", f"calendars/{calendar_id}", {"label": "Renamed by Alice"})
+        value = await bob.next_value()
+        assert value["type"] == "update-calendar" and value["calendar"]["label"] == "Renamed by Alice"
 
         await alice.rest("DELETE", f"calendars/{calendar_id}")
         assert await bob.next_value() == {"type": "delete-calendar", "calendar": {"id": calendar_id}}

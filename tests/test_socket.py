@@ -17,6 +17,7 @@ from django.test import Client, override_settings
 
 from event_calendar import broadcast
 from event_calendar.models import Calendar, Device, Event
+from event_calendar.serializers import FileLinks
 from event_calendar.tokens import issue_token, revoke_device
 from tests.asgi import application
 
@@ -52,8 +53,8 @@ def rest(token: str | None, method: str, path: str, body=None):
 
 
 @database_sync_to_async
-def make_calendar(label: str = "Work") -> Calendar:
-    return Calendar.objects.create(label=label)
+def make_calendar(label: str = "Work", **fields) -> Calendar:
+    return Calendar.objects.create(label=label, **fields)
 
 
 def communicator_for(query: str, headers=()) -> WebsocketCommunicator:
@@ -308,11 +309,11 @@ async def test_calendar_changes_arrive_on_the_calendars_channel(alice, bob):
             "name": "calendars",
             "value": {"type": "add-calendar", "calendar": listed[0]},
         }
-        await rest(writer, "PUT", f"calendars/{calendar_id}", {"active": False})
+        await rest(writer, "PUT", f"calendars/{calendar_id}", {"label": "Renamed"})
         body = await next_event(other)
         assert body["value"]["type"] == "update-calendar"
-        assert body["value"]["calendar"]["active"] is False
-        assert body["value"]["calendar"]["label"] == "Team"
+        assert body["value"]["calendar"]["label"] == "Renamed"
+        assert body["value"]["calendar"]["active"] is True
         await rest(writer, "DELETE", f"calendars/{calendar_id}")
         assert (await next_event(other))["value"] == {"type": "delete-calendar", "calendar": {"id": calendar_id}}
 
@@ -327,7 +328,7 @@ async def test_another_device_of_the_same_user_receives_the_change(alice):
 
 
 async def test_calendar_delete_sends_only_delete_calendar(alice, bob):
-    calendar = await make_calendar()
+    calendar = await make_calendar(owner=alice)
     writer = await token_for(alice)
     await rest(writer, "POST", "events", widget_event(calendar.pk))
     await rest(writer, "POST", "events", widget_event(calendar.pk))
@@ -562,7 +563,9 @@ async def test_file_links_in_frames_are_the_receivers_own(alice, bob):
     try:
         await rest(writer, "POST", "events", widget_event(calendar.pk, files=[attached]))
         (file,) = (await next_event(receiver))["value"]["event"]["files"]
-        expected = attached["url"].replace("http://testserver/", "http://localhost:8123/")
+        bob_device = await database_sync_to_async(Device.objects.latest)("pk")
+        links = FileLinks("http://localhost:8123/calendar/api/uploads", bob_device.pk)
+        expected = links.url(attached["id"], attached["name"])
         assert file == {**attached, "url": expected}
 
         @database_sync_to_async

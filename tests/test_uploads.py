@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
-from event_calendar.models import Attachment, Calendar, Event
+from event_calendar.models import Attachment, Calendar, Device, Event
 from event_calendar.tokens import issue_token
 
 from .conftest import BASE, WidgetClient, assert_json_error, database_state, widget_event
@@ -119,8 +119,10 @@ def test_upload_with_token_in_query_returns_id_name_and_signed_absolute_url(toke
     url = urlsplit(body["url"])
     assert (url.scheme, url.netloc) == ("http", "testserver")
     assert url.path == f"{BASE}/uploads/{attachment.pk}/cat.png"
-    assert list(parse_qs(url.query)) == ["sig"]
-    assert parse_qs(url.query)["sig"][0]
+    query = parse_qs(url.query)
+    assert list(query) == ["device", "sig"]
+    assert query["device"] == [str(Device.objects.get().pk)]
+    assert query["sig"][0]
     assert (attachment.name, attachment.content_type, attachment.size) == ("cat.png", "image/png", len(PNG))
     assert attachment.uploaded_by == user
     assert attachment.event is None
