@@ -6,32 +6,54 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .files import clean_content_type, clean_file_name
-from .models import Attachment, Calendar, Device, Event
+from . import permissions as policy
+from .models import Attachment, Calendar, CalendarGrant, Device, Event, Role
 from .tokens import revoke_device
+
+
+class GrantInline(admin.TabularInline):
+    model = CalendarGrant
+    fields = ["user", "group", "role"]
+    autocomplete_fields = ["user", "group"]
+    extra = 0
 
 
 @admin.register(Calendar)
 class CalendarAdmin(admin.ModelAdmin):
-    list_display = ["label", "color_background", "active", "readonly", "event_count", "created_by", "updated_at"]
-    list_filter = ["active", "readonly"]
+    """Calendars with who may see and change them. Staff who are not superusers see here only the
+    calendars they manage."""
+
+    list_display = ["label", "color_background", "owner", "open_to", "active", "readonly", "event_count", "updated_at"]
+    list_filter = ["open_to", "active", "readonly"]
+    list_select_related = ["owner"]
     search_fields = ["label", "description"]
+    autocomplete_fields = ["owner"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
+    inlines = [GrantInline]
     fieldsets = [
         (None, {"fields": ["label", "description", "active", "readonly"]}),
+        (_("Access"), {"fields": ["owner", "open_to"]}),
         (_("Colour"), {"fields": ["color_background", "color_border", "color_text"]}),
         (_("History"), {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(event_count=Count("events"))
+        calendars = super().get_queryset(request).annotate(event_count=Count("events"))
+        if request.user.is_superuser:
+            return calendars
+        managed = [pk for pk, role in policy.calendar_roles(request.user).items() if role == Role.MANAGER]
+        return calendars.filter(pk__in=managed)
 
     @admin.display(description=_("events"), ordering="event_count")
     def event_count(self, calendar: Calendar) -> int:
         return calendar.event_count
 
     def save_model(self, request, obj: Calendar, form, change: bool) -> None:
-        if not change and obj.created_by_id is None:
-            obj.created_by = request.user
+        if not change:
+            obj.created_by = obj.created_by or request.user
+            if obj.owner_id is None and not request.user.is_superuser:
+                # Staff who are not superusers keep what they create.
+                obj.owner = request.user
         super().save_model(request, obj, form, change)
 
 
@@ -88,6 +110,24 @@ class EventAdmin(admin.ModelAdmin):
     @admin.display(description=_("series"), boolean=True)
     def is_series(self, event: Event) -> bool:
         return bool(event.rrule)
+
+    def get_queryset(self, request):
+        # Staff who are not superusers see the events they may see, and change those they may edit.
+        return super().get_queryset(request).filter(pk__in=policy.visible_events(request.user).values("pk"))
+
+    def has_change_permission(self, request, obj: Event | None = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or policy.may_edit_events(request.user, obj.calendar))
+
+    def has_delete_permission(self, request, obj: Event | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or policy.may_edit_events(request.user, obj.calendar))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "calendar" and not request.user.is_superuser:
+            editable = [pk for pk, role in policy.calendar_roles(request.user).items() if role != Role.VIEWER]
+            kwargs["queryset"] = Calendar.objects.filter(pk__in=editable, readonly=False)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def changelist_view(self, request, extra_context=None):
         return in_utc(super().changelist_view, request, extra_context)

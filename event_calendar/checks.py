@@ -64,6 +64,13 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
                 id="event_calendar.E007",
             )
         )
+    if app_settings.NEW_CALENDAR_OPEN_TO not in ("", "viewer", "editor"):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['NEW_CALENDAR_OPEN_TO'] must be \"\" (private), \"viewer\" or \"editor\".",
+                id="event_calendar.E008",
+            )
+        )
     if app_settings.DEMO_LOGIN is True and not settings.DEBUG:
         errors.append(
             Warning(

@@ -35,9 +35,15 @@ class Principal:
 
     @classmethod
     def of(cls, user) -> Principal:
-        if not user.is_authenticated or not user.is_active:
-            return cls(None)
-        return cls(user.pk, frozenset(user.groups.values_list("pk", flat=True)), user.is_superuser)
+        """The user's principal, worked out once per user object (one object serves one request)."""
+        principal = getattr(user, "_event_calendar_principal", None)
+        if principal is None:
+            if not user.is_authenticated or not user.is_active:
+                principal = cls(None)
+            else:
+                principal = cls(user.pk, frozenset(user.groups.values_list("pk", flat=True)), user.is_superuser)
+            user._event_calendar_principal = principal
+        return principal
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ MEDIA_ROOT = BASE_DIR / "media"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-EVENT_CALENDAR = {"DEMO_LOGIN": True}
+# The vendor's demo is shared: every signed-in user sees and changes the calendars others create.
+EVENT_CALENDAR = {"DEMO_LOGIN": True, "NEW_CALENDAR_OPEN_TO": "editor"}
 
 # The widget is the vendor's product. The default is their trial build on the CDN: fine for trying things out,
 # with a licensed build served from your own site in real use.

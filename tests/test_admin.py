@@ -59,6 +59,15 @@ def inline_management(total: int = 0, initial: int = 0) -> dict[str, int]:
     }
 
 
+def grants_management(total: int = 0) -> dict[str, int]:
+    return {
+        "grants-TOTAL_FORMS": total,
+        "grants-INITIAL_FORMS": 0,
+        "grants-MIN_NUM_FORMS": 0,
+        "grants-MAX_NUM_FORMS": 1000,
+    }
+
+
 def event_form(calendar: Calendar, **fields) -> dict:
     """The add form as a person fills it: split date and time inputs, the flags left at "Unknown"."""
     form = {
@@ -155,11 +164,14 @@ def test_superuser_adds_calendar(admin_client, admin_user):
             "color_background": "#112233",
             "color_border": "#445566",
             "color_text": "white",
+            "owner": "",
+            "open_to": "editor",
+            **grants_management(),
             "_save": "Save",
         },
     )
 
-    assert response.status_code == 302
+    assert response.status_code == 302, response.context["adminform"].form.errors
     assert response["Location"] == url("calendar", "changelist")
     calendar = Calendar.objects.get()
     assert (calendar.label, calendar.description, calendar.active, calendar.readonly) == (
@@ -176,7 +188,14 @@ def test_superuser_adds_calendar(admin_client, admin_user):
 def test_calendar_added_in_admin_is_served_to_the_widget(admin_client, api):
     admin_client.post(
         url("calendar", "add"),
-        {"label": "Team", "description": "", "color_background": "#112233", "color_border": "#445566"},
+        {
+            "label": "Team",
+            "description": "",
+            "color_background": "#112233",
+            "color_border": "#445566",
+            "open_to": "viewer",
+            **grants_management(),
+        },
     )
 
     assert api.get("calendars").json() == [
@@ -185,7 +204,7 @@ def test_calendar_added_in_admin_is_served_to_the_widget(admin_client, api):
             "label": "Team",
             "description": "",
             "active": False,
-            "readonly": False,
+            "readonly": True,
             "color": {"background": "#112233", "border": "#445566"},
         }
     ]
@@ -341,3 +360,49 @@ def test_event_form_reads_times_in_utc(admin_client, calendar, settings):
     assert response.status_code == 302, response.content
     event = Event.objects.get()
     assert event.start_date == datetime(2024, 2, 10, 8, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def staff(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="event_calendar"))
+    return user
+
+
+def test_staff_see_only_the_calendars_they_manage_and_the_events_they_may_see(client, staff, user):
+    from event_calendar.models import CalendarGrant, Role
+
+    managed = Calendar.objects.create(label="Managed", open_to="")
+    CalendarGrant.objects.create(calendar=managed, user=staff, role=Role.MANAGER)
+    readable = Calendar.objects.create(label="Readable", open_to="viewer")
+    hidden = Calendar.objects.create(label="Hidden", open_to="", owner=user)
+    for calendar in (managed, readable, hidden):
+        Event.objects.create(
+            calendar=calendar, text=f"In {calendar.label}", start_date=datetime(2024, 2, 10, tzinfo=UTC),
+            end_date=datetime(2024, 2, 10, 1, tzinfo=UTC),
+        )
+    client.force_login(staff)
+
+    calendars = client.get(url("calendar", "changelist"))
+    assert [c.label for c in calendars.context["cl"].result_list] == ["Managed"]
+    assert client.get(url("calendar", "change", hidden.pk)).status_code == 302  # "doesn't exist" redirect
+
+    events = client.get(url("event", "changelist"))
+    assert sorted(e.text for e in events.context["cl"].result_list) == ["In Managed", "In Readable"]
+    readable_event = Event.objects.get(calendar=readable)
+    response = client.post(url("event", "change", readable_event.pk), event_form(readable, text="Changed"))
+    assert response.status_code == 403
+    assert Event.objects.get(pk=readable_event.pk).text == "In Readable"
+
+
+def test_calendar_created_by_staff_is_theirs(client, staff):
+    client.force_login(staff)
+    response = client.post(
+        url("calendar", "add"),
+        {"label": "Mine", "description": "", "color_background": "#112233", "color_border": "#445566",
+         "open_to": "", **grants_management(), "_save": "Save"},
+    )
+    assert response.status_code == 302, response.content
+    assert Calendar.objects.get().owner == staff

@@ -146,3 +146,13 @@ class CheckSocketWiringTests(SimpleTestCase):
     @override_settings(ASGI_APPLICATION="tests.test_checks.unrouted_application")
     def test_w003_socket_not_mounted(self):
         assert [message.id for message in check_socket_wiring()] == ["event_calendar.W003"]
+
+
+class CheckNewCalendarAccessTests(SimpleTestCase):
+    @override_settings(EVENT_CALENDAR={"NEW_CALENDAR_OPEN_TO": "everyone"})
+    def test_e008_unknown_open_to(self):
+        assert [message.id for message in check_settings()] == ["event_calendar.E008"]
+
+    @override_settings(EVENT_CALENDAR={"NEW_CALENDAR_OPEN_TO": "viewer"})
+    def test_e008_not_raised_for_a_known_value(self):
+        assert check_settings() == []

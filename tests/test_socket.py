@@ -401,8 +401,18 @@ async def test_admin_writes_are_broadcast(bob):
         await database_sync_to_async(client.force_login)(admin)
         response = await database_sync_to_async(client.post)(
             f"/admin/event_calendar/calendar/{calendar.pk}/change/",
-            {"label": "Renamed in admin", "description": "", "active": "on", "color_background": "#123456",
-             "color_border": "#654321", "color_text": ""},
+            {
+                "label": "Renamed in admin",
+                "description": "",
+                "active": "on",
+                "color_background": "#123456",
+                "color_border": "#654321",
+                "color_text": "",
+                "owner": "",
+                "open_to": "viewer",
+                "grants-TOTAL_FORMS": 0,
+                "grants-INITIAL_FORMS": 0,
+            },
         )
         assert response.status_code == 302, response.content
         body = await next_event(other)

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from event_calendar.models import Calendar, Event
+from event_calendar.models import Calendar, Event, Role
 
 DEMO_USERNAMES = ("alice", "bob")
 # The widget's own sentinel for a series that never ends.
@@ -101,6 +101,9 @@ class Command(BaseCommand):
                 color_background=background,
                 color_border=border,
                 created_by=users[owner],
+                owner=users[owner],
+                # Shared like the vendor's demo: every signed-in user sees and edits every demo calendar.
+                open_to=Role.EDITOR,
             )
             calendar.full_clean()
             calendar.save()
