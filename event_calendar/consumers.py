@@ -134,16 +134,23 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
             links_base = uploads_url(self.scope)
         except DisallowedHost:
             device = None
-        viewer = await load_viewer(device.user_id) if device is not None else None
+        viewer = None
+        if device is not None:
+            self.device_id, self.user_id, self.subscriptions = device.pk, device.user_id, set()
+            # Listen before reading the user's access: a change committed in between is then queued, and
+            # handled (after this handshake) against what was read, instead of being missed.
+            await self.join_groups()
+            self.rejoin_task = asyncio.create_task(self.keep_group_membership())
+            viewer = await load_viewer(device.user_id)
         if viewer is None:
-            # Closing before accepting refuses the handshake (HTTP 403).
+            # Closing before accepting refuses the handshake (HTTP 403). Messages queued until the groups
+            # are left find nothing to show.
+            self.viewer = Viewer(Principal(None), {}, {})
+            await self.leave_groups()
             await self.close()
             return
-        self.device_id, self.user_id, self.viewer = device.pk, device.user_id, viewer
+        self.viewer = viewer
         self.links = FileLinks(links_base, device.pk)
-        self.subscriptions = set()
-        await self.join_groups()
-        self.rejoin_task = asyncio.create_task(self.keep_group_membership())
         await self.accept()
         await self.send_frame({"action": "start", "body": self.device_id})
 

@@ -233,6 +233,15 @@ class Event(models.Model):
         instance._loaded_calendar_id = instance.__dict__.get("calendar_id")
         return instance
 
+    def save(self, *args, **kwargs) -> None:
+        moved = self.pk is not None and getattr(self, "_loaded_calendar_id", self.calendar_id) != self.calendar_id
+        super().save(*args, **kwargs)
+        if moved:
+            # A series and its exceptions stay in one calendar, whoever moves it (API, admin, ORM code).
+            for exception in self.exceptions.exclude(calendar_id=self.calendar_id):
+                exception.calendar_id = self.calendar_id
+                exception.save()
+
     @property
     def is_cancelled_occurrence(self) -> bool:
         return self.status == CANCELLED and self.recurring_event_id is not None

@@ -107,11 +107,6 @@ class EventWriteMixin:
             event.extra = merge_extra(event.extra, extra)
         event.clean()
         event.save()
-        if calendars != {event.calendar}:
-            # A series and its exceptions stay in one calendar.
-            for exception in event.exceptions.exclude(calendar=event.calendar):
-                exception.calendar = event.calendar
-                exception.save()
         if file_ids is not None:
             link_attachments(event, file_ids, user)
 
@@ -152,6 +147,9 @@ class EventDetailView(EventWriteMixin, CalendarAPIView):
             event = get_object_or_404(policy.visible_events(request.user).select_for_update(), pk=pk)
             if serializer.validated_data:
                 self.save_event(event, dict(serializer.validated_data))
+            elif not policy.may_edit_events(request.user, event.calendar):
+                # Even a body that changes nothing: an event the user may not change answers 403.
+                raise exceptions.PermissionDenied(_("You may not change events in this calendar."))
         return Response({})
 
     def delete(self, request, pk: int):
@@ -194,17 +192,20 @@ class CalendarDetailView(CalendarAPIView):
             values = dict(serializer.validated_data)
             # The sidebar's checkbox: each user shows or hides a calendar for themselves only.
             active = values.pop("active", None)
-            if not policy.may_manage_calendar(request.user, calendar):
+            manages = policy.may_manage_calendar(request.user, calendar)
+            if not manages:
                 # The widget sends the whole calendar back, readonly as it was shown to this viewer.
                 values.pop("readonly", None)
-                if any(getattr(calendar, field) != value for field, value in values.items()):
-                    raise exceptions.PermissionDenied(_("You may not change this calendar."))
-                values = {}
+            # The widget sends the whole calendar on a sidebar toggle too: what did not change is not a
+            # change (saving it would announce the toggle to every user of the calendar).
+            values = {field: value for field, value in values.items() if getattr(calendar, field) != value}
+            if values and not manages:
+                raise exceptions.PermissionDenied(_("You may not change this calendar."))
             if values:
                 for field, value in values.items():
                     setattr(calendar, field, value)
                 calendar.save()
-            if active is not None:
+            if active is not None and active != sidebar_of(request.user.pk).get(calendar.pk, calendar.active):
                 CalendarPreference.objects.update_or_create(
                     user=request.user, calendar=calendar, defaults={"active": active}
                 )

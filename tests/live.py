@@ -43,7 +43,12 @@ class LiveSite:
 
     def __init__(self, redis: bool = False) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="event-calendar-e2e-"))
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.e2e_settings", "PYTHONPATH": str(ROOT)}
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.e2e_settings",
+            "PYTHONPATH": str(ROOT),
+            "EVENT_CALENDAR_E2E_MEDIA_ROOT": str(self.directory / "media"),
+        }
         self.pg_name = None
         if os.environ.get("EVENT_CALENDAR_TEST_DB") == "postgres":
             self.pg_name = f"event_calendar_e2e_{uuid.uuid4().hex[:12]}"
@@ -86,30 +91,39 @@ class LiveSite:
         )
         return self.run_python(code)
 
-    def start_server(self) -> str:
-        """Start one more server process; returns its base URL, e.g. ``http://127.0.0.1:PORT``."""
-        port = free_port()
+    def device_tokens(self, *usernames: str) -> list[str]:
+        """A token naming a new device for each user, in order; a user may repeat (two tabs of one user)."""
+        code = (
+            "import json\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from event_calendar.tokens import issue_token\n"
+            f"names = {list(usernames)!r}\n"
+            "users = [get_user_model().objects.get_or_create(username=n)[0] for n in names]\n"
+            "print(json.dumps([issue_token(user) for user in users]))\n"
+        )
+        return self.run_python(code)
+
+    def start_server(self, port: int | None = None) -> str:
+        """Start one more server process (on ``port``, or a free one); returns its base URL, e.g.
+        ``http://127.0.0.1:PORT``."""
+        port = port or free_port()
         log = self.directory / f"server-{port}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.asgi:application"],
             env=self.env,
             cwd=ROOT,
-            stdout=log.open("wb"),
+            stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
         self.servers[base] = process
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited:\n{log.read_text()}")
-            try:
-                urllib.request.urlopen(f"{base}/calendar/api/nothing", timeout=1)
-            except urllib.error.HTTPError:
-                return base
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start:\n{log.read_text()}")
+        wait_until_serving(process, f"{base}/calendar/api/nothing", log)
+        return base
+
+    def restart_server(self, base: str) -> None:
+        """Stop the server process at ``base`` and start a new one on the same port (same database)."""
+        self.stop_server(base)
+        self.start_server(int(base.rsplit(":", 1)[1]))
 
     def stop_server(self, base: str) -> None:
         process = self.servers.pop(base)
@@ -124,6 +138,60 @@ class LiveSite:
             self.stop_server(base)
         if self.pg_name:
             self._postgres(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+
+
+class ExampleProject:
+    """The example project as its README starts it (``manage.py rundemo``: migrations, demo data, Daphne's
+    development server), on a SQLite file of its own. Nothing of ``example_project`` is imported here."""
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="event-calendar-example-"))
+        # Only the settings named here: none of the demo's own environment variables from outside.
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "REDIS_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="example_project.settings",
+            DJANGO_SQLITE_PATH=str(self.directory / "db.sqlite3"),
+            PYTHONPATH=str(ROOT),
+        )
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = self.directory / "server.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "rundemo", f"127.0.0.1:{port}"],
+            env=env,
+            cwd=ROOT,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_serving(self.process, f"{self.base}/calendar/api/nothing", self.log, timeout=60)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path, timeout: float = 30) -> None:
+    """Wait until ``url`` answers (any HTTP status), or fail with the server's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()}")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
 
 
 def request(base: str, token: str | None, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -512,3 +512,15 @@ def test_empty_update_changes_nothing(api, calendar):
     assert api.put(f"events/{event_id}", {}).json() == {}
     assert api.put(f"events/{event_id}", raw=b"").json() == {}
     assert database_state() == before
+
+
+def test_moving_a_series_through_the_orm_moves_its_exceptions(api, calendar):
+    other = Calendar.objects.create(label="Home")
+    series_id = create_event(api, calendar.pk, RRULE="FREQ=DAILY")
+    exception_id = create_event(
+        api, calendar.pk, recurringEventId=series_id, originalStartTime="2024-02-11T08:30:00.000Z"
+    )
+    series = Event.objects.get(pk=series_id)
+    series.calendar = other
+    series.save()
+    assert Event.objects.get(pk=exception_id).calendar == other
