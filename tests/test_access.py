@@ -31,6 +31,7 @@ from event_calendar.tokens import issue_token, read_token
 from .conftest import WidgetClient, assert_json_error, database_state, widget_event
 from .test_socket import (  # noqa: F401  (fresh_channel_layer is an autouse fixture)
     assert_silent,
+    barrier,
     communicator_for,
     fresh_channel_layer,
     next_event,
@@ -1285,8 +1286,14 @@ async def test_access_changed_while_a_socket_connects_is_not_missed(s, monkeypat
         return viewer
 
     monkeypatch.setattr(consumers, "load_viewer", load_then_change_access)
-    async with socket(s.bob_token) as receiver:
+    async with socket(s.bob_token, subscribe=()) as receiver:
         monkeypatch.undo()
+        # The change's own message may still be on its way through the channel layer (Redis); it is
+        # not what this test is about, so let it land before subscribing.
+        await asyncio.sleep(QUIET)
+        for name in ("events", "calendars"):
+            await receiver.send_json_to({"action": "subscribe", "name": name})
+        await barrier(receiver)
         _, created = await rest(s.alice_token, "POST", "events", widget_event(s.calendar))
         if change == "given":
             body = await next_event(receiver)

@@ -524,3 +524,9 @@ def test_moving_a_series_through_the_orm_moves_its_exceptions(api, calendar):
     series.calendar = other
     series.save()
     assert Event.objects.get(pk=exception_id).calendar == other
+
+
+def test_integers_beyond_64_bits_in_custom_keys_are_refused(api, calendar):
+    body = assert_json_error(api.post("events", widget_event(calendar.pk, big=2**64)), 400)
+    assert "extra" in body["errors"]
+    assert not Event.objects.exists()
