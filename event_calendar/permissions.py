@@ -66,6 +66,14 @@ class CalendarAccess:
                 group_roles[group_id] = role
         return cls(calendar.pk, calendar.owner_id, calendar.open_to, user_roles, group_roles)
 
+    @classmethod
+    def of(cls, calendar: Calendar) -> CalendarAccess:
+        """The calendar's access, read once per calendar object (one object serves one request)."""
+        access = getattr(calendar, "_event_calendar_access", None)
+        if access is None or access.owner_id != calendar.owner_id or access.open_to != calendar.open_to:
+            access = calendar._event_calendar_access = cls.load(calendar)
+        return access
+
     def as_message(self) -> dict:
         # Channel layers carry msgpack: string keys only.
         return {
@@ -120,7 +128,24 @@ def calendar_roles(user) -> dict[int, str]:
 
 
 def role_on(user, calendar: Calendar) -> str | None:
-    return role_in(CalendarAccess.load(calendar), Principal.of(user))
+    return role_in(CalendarAccess.of(calendar), Principal.of(user))
+
+
+def visible_calendar(user, pk: int, *, lock: bool = False) -> Calendar | None:
+    """One calendar the user may see, or None as if it did not exist; ``lock`` it for an update."""
+    calendars = Calendar.objects.select_for_update() if lock else Calendar.objects
+    calendar = calendars.filter(pk=pk).first()
+    return calendar if calendar is not None and role_on(user, calendar) else None
+
+
+def visible_event(user, pk: int, *, lock: bool = False) -> Event | None:
+    """One event the user may see, with its calendar, or None as if it did not exist; ``lock`` it for an
+    update (the event's row only)."""
+    events = Event.objects.select_related("calendar")
+    if lock:
+        events = events.select_for_update(of=("self",))
+    event = events.filter(pk=pk).first()
+    return event if event is not None and role_on(user, event.calendar) else None
 
 
 def _grants_of(user) -> QuerySet[CalendarGrant]:

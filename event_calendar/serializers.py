@@ -26,6 +26,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from . import permissions as policy
 from .conf import app_settings
 from .models import Attachment, Calendar, Event
 from .validators import validate_color, validate_storable_json, validate_storable_text
@@ -141,17 +142,17 @@ class IdField(serializers.Field):
 
 
 class VisibleIdField(IdField):
-    """The id of an object in ``context[among]``, a queryset of what the policy lets this user see;
+    """The id of an object the policy lets ``context["user"]`` see, found with ``lookup(user, pk)``;
     validates to the object itself."""
 
     default_error_messages = {**IdField.default_error_messages, "unknown": _("Unknown id.")}
 
-    def __init__(self, *, among: str, **kwargs: Any) -> None:
-        self.among = among
+    def __init__(self, *, lookup: Callable[[Any, int], Calendar | Event | None], **kwargs: Any) -> None:
+        self.lookup = lookup
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Calendar | Event:
-        found = self.context[self.among].filter(pk=super().to_internal_value(data)).first()
+        found = self.lookup(self.context["user"], super().to_internal_value(data))
         if found is None:
             self.fail("unknown")
         return found
@@ -304,7 +305,9 @@ class EventSerializer(WireSerializer):
     ignored_keys = IGNORED_EVENT_KEYS
     keeps_extra = True
 
-    type = VisibleIdField(among="calendars", source="calendar", error_messages={"unknown": _("Unknown calendar.")})
+    type = VisibleIdField(
+        lookup=policy.visible_calendar, source="calendar", error_messages={"unknown": _("Unknown calendar.")}
+    )
     text = TextField(required=False)
     details = TextField(required=False)
     start_date = InstantField(required=False, allow_null=True)
@@ -319,7 +322,7 @@ class EventSerializer(WireSerializer):
     DTEND = InstantField(source="series_end", required=False, allow_null=True)
     recurring = FlagField(required=False, allow_null=True)
     recurringEventId = VisibleIdField(
-        among="events",
+        lookup=policy.visible_event,
         source="recurring_event",
         required=False,
         allow_null=True,

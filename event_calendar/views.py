@@ -15,7 +15,6 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -90,8 +89,7 @@ class CalendarAPIView(APIView):
         broadcast.bind_device(device_id)
 
     def serializer_context(self) -> dict[str, Any]:
-        user = self.request.user
-        return {"calendars": policy.visible_calendars(user), "events": policy.visible_events(user)}
+        return {"user": self.request.user}
 
 
 class EventWriteMixin:
@@ -147,7 +145,9 @@ class EventDetailView(EventWriteMixin, CalendarAPIView):
         serializer = EventSerializer(data=request.data, partial=True, context=self.serializer_context())
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            event = get_object_or_404(policy.visible_events(request.user).select_for_update(), pk=pk)
+            event = policy.visible_event(request.user, pk, lock=True)
+            if event is None:
+                raise exceptions.NotFound()
             if serializer.validated_data:
                 self.save_event(event, dict(serializer.validated_data))
             elif not policy.may_edit_events(request.user, event.calendar):
@@ -157,7 +157,7 @@ class EventDetailView(EventWriteMixin, CalendarAPIView):
 
     def delete(self, request, pk: int):
         with transaction.atomic():
-            event = policy.visible_events(request.user).select_for_update().filter(pk=pk).first()
+            event = policy.visible_event(request.user, pk, lock=True)
             if event is not None:
                 if not policy.may_edit_events(request.user, event.calendar):
                     raise exceptions.PermissionDenied(_("You may not change events in this calendar."))
@@ -191,7 +191,9 @@ class CalendarDetailView(CalendarAPIView):
         serializer = CalendarSerializer(data=request.data, partial=True, context=self.serializer_context())
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            calendar = get_object_or_404(policy.visible_calendars(request.user).select_for_update(), pk=pk)
+            calendar = policy.visible_calendar(request.user, pk, lock=True)
+            if calendar is None:
+                raise exceptions.NotFound()
             values = dict(serializer.validated_data)
             # The sidebar's checkbox: each user shows or hides a calendar for themselves only.
             active = values.pop("active", None)
@@ -216,7 +218,7 @@ class CalendarDetailView(CalendarAPIView):
 
     def delete(self, request, pk: int):
         with transaction.atomic():
-            calendar = policy.visible_calendars(request.user).select_for_update().filter(pk=pk).first()
+            calendar = policy.visible_calendar(request.user, pk, lock=True)
             if calendar is not None:
                 if not policy.may_manage_calendar(request.user, calendar):
                     raise exceptions.PermissionDenied(_("You may not change this calendar."))
