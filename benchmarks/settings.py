@@ -1,0 +1,96 @@
+"""Settings of the server processes the benchmarks start: a production-like site (``DEBUG = False``)
+serving ``tests.asgi:application``, with the database and channel layer named by the environment.
+
+``BENCH_DB``: ``sqlite:/path/to/file`` or ``postgres:dbname`` (PostgreSQL on 127.0.0.1, with psycopg's
+connection pool, as Django advises under ASGI). ``BENCH_REDIS_PREFIX``: use the Redis channel layer with
+this key prefix (several server processes share it), configured as the README shows; otherwise the
+in-memory layer of one process. ``BENCH_REDIS_SOCKET_TIMEOUT``: a socket timeout for Redis, in seconds.
+"""
+
+import os
+
+SECRET_KEY = "benchmarks-only-secret-key-not-for-production-0123456789"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+USE_TZ = True
+TIME_ZONE = "Europe/Berlin"
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ASGI_APPLICATION = "tests.asgi.application"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "event_calendar",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+STATIC_URL = "static/"
+MEDIA_ROOT = os.environ.get("BENCH_MEDIA_ROOT", "/tmp/event-calendar-bench-media")
+EVENT_CALENDAR = {"NEW_CALENDAR_OPEN_TO": "editor"}
+
+_kind, _, _name = os.environ.get("BENCH_DB", "sqlite:/tmp/event-calendar-bench.sqlite3").partition(":")
+if _kind == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _name,
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "HOST": "127.0.0.1",
+            "PORT": "5432",
+            "OPTIONS": {"pool": True},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _name,
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        }
+    }
+
+if os.environ.get("BENCH_REDIS_PREFIX"):
+    _redis: str | dict = "redis://127.0.0.1:6379/0"
+    if os.environ.get("BENCH_REDIS_SOCKET_TIMEOUT"):
+        # redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis's 5 s BZPOPMIN:
+        # --redis-socket-timeout sets a longer one, to compare.
+        _redis = {"address": _redis, "socket_timeout": float(os.environ["BENCH_REDIS_SOCKET_TIMEOUT"])}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [_redis],
+                "prefix": os.environ["BENCH_REDIS_PREFIX"],
+                "capacity": 1000,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
