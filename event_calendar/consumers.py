@@ -143,13 +143,7 @@ class Hub:
 
     async def receive_changes(self) -> None:
         while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except Exception:
-                # A slow or restarted Redis must not stop live updates for the whole process.
-                logger.exception("Could not receive from the channel layer")
-                await asyncio.sleep(0.1)
-                continue
+            message = await self.layer.receive(self.channel)
             for socket in list(self.sockets):
                 try:
                     await socket.deliver(message)
