@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import re
-import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -112,65 +111,6 @@ def render_for(viewer: Viewer, calendar_ids: list[int], links: FileLinks) -> tup
     return calendars, render_events(Event.objects.filter(calendar__in=calendar_ids), links)
 
 
-def renewal_interval(layer) -> float:
-    # Channel layers drop group members after ``group_expiry`` (a day by default); a tab stays open longer.
-    return max(getattr(layer, "group_expiry", 86400) / 2, 1)
-
-
-class Hub:
-    """This process's one member of the broadcast group.
-
-    Each change reaches the process once, however many sockets it holds, and is handed to every local
-    socket, which decides from memory what to send: no copy and no channel-layer queue per socket, and
-    one Redis message per process rather than one per socket.
-    """
-
-    def __init__(self, layer) -> None:
-        self.layer = layer
-        self.sockets: set[RemoteEventsConsumer] = set()
-        self.channel: str | None = None
-        self.tasks: list[asyncio.Task] = []
-
-    async def add(self, socket: RemoteEventsConsumer) -> None:
-        self.sockets.add(socket)
-        if self.channel is None:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(broadcast.GROUP, self.channel)
-            self.tasks = [asyncio.create_task(self.receive_changes()), asyncio.create_task(self.keep_membership())]
-
-    def remove(self, socket: RemoteEventsConsumer) -> None:
-        self.sockets.discard(socket)
-
-    async def receive_changes(self) -> None:
-        while True:
-            message = await self.layer.receive(self.channel)
-            for socket in list(self.sockets):
-                try:
-                    await socket.deliver(message)
-                except Exception:
-                    logger.exception("Could not hand a change to a socket")
-
-    async def keep_membership(self) -> None:
-        while True:
-            await asyncio.sleep(renewal_interval(self.layer))
-            try:
-                await self.layer.group_add(broadcast.GROUP, self.channel)
-            except Exception:
-                logger.exception("Could not renew the process's broadcast group")
-
-
-# One hub per event loop (a server has one; tests start a loop per test) and channel layer.
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
-
-
-def hub_for(layer) -> Hub:
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is None or hub.layer is not layer:
-        hub = _hubs[loop] = Hub(layer)
-    return hub
-
-
 class RemoteEventsConsumer(AsyncWebsocketConsumer):
     device_id: int
     user_id: int
@@ -178,8 +118,6 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
     links: FileLinks
     subscriptions: set[str]
     rejoin_task: asyncio.Task | None = None
-    # Changes that arrive while the handshake still reads the user's access wait here, in order.
-    held: list[dict[str, Any]] | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -199,9 +137,8 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
         viewer = None
         if device is not None:
             self.device_id, self.user_id, self.subscriptions = device.pk, device.user_id, set()
-            # Listen before reading the user's access: a change committed in between is then held, and
+            # Listen before reading the user's access: a change committed in between is then queued, and
             # handled (after this handshake) against what was read, instead of being missed.
-            self.held = []
             await self.join_groups()
             self.rejoin_task = asyncio.create_task(self.keep_group_membership())
             viewer = await load_viewer(device.user_id)
@@ -216,31 +153,27 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
         self.links = FileLinks(links_base, device.pk)
         await self.accept()
         await self.send_frame({"action": "start", "body": self.device_id})
-        while self.held:
-            await self.calendar_change(self.held.pop(0))
-        self.held = None
 
     def groups_to_join(self) -> list[str]:
-        # Changes come through the process's hub; these groups are this socket's own.
-        return [broadcast.device_group(self.device_id), broadcast.user_group(self.user_id)]
+        return [broadcast.GROUP, broadcast.device_group(self.device_id), broadcast.user_group(self.user_id)]
 
     async def join_groups(self) -> None:
-        await hub_for(self.channel_layer).add(self)
         for group in self.groups_to_join():
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def leave_groups(self) -> None:
         if self.rejoin_task is None:
             return
-        hub_for(self.channel_layer).remove(self)
         self.rejoin_task.cancel()
         self.rejoin_task = None
         for group in self.groups_to_join():
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def keep_group_membership(self) -> None:
+        # Channel layers drop group members after ``group_expiry`` (a day by default); a tab stays open longer.
+        interval = max(getattr(self.channel_layer, "group_expiry", 86400) / 2, 1)
         while True:
-            await asyncio.sleep(renewal_interval(self.channel_layer))
+            await asyncio.sleep(interval)
             try:
                 await self.join_groups()
             except Exception:
@@ -291,13 +224,6 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"action": "result", "body": results})
 
     # --- messages from the channel layer ----------------------------------------------------------------
-
-    async def deliver(self, message: dict[str, Any]) -> None:
-        """A change from the hub."""
-        if self.held is not None:
-            self.held.append(message)
-        else:
-            await self.calendar_change(message)
 
     async def calendar_change(self, message: dict[str, Any]) -> None:
         """A calendar or an event changed. Memory is kept up to date even for the change's own device,
