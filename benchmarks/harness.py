@@ -288,17 +288,25 @@ class Http:
                 self.connection = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
             try:
                 self.connection.request(method, f"{API}/{path}", body=data, headers=headers)
+            except (ConnectionResetError, BrokenPipeError):
+                # The server closed the kept-alive connection while it was idle (uvicorn does after 5 s):
+                # nothing was handled, so the request is sent again on a new connection.
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            try:
                 response = self.connection.getresponse()
                 payload = response.read()
-                if response.getheader("Connection", "").lower() == "close":
-                    self.close()
-                return response.status, payload
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # A kept-alive connection closed by the server between requests: retry on a new one,
-                # only for the first attempt (a request that may have been handled is not repeated).
+            except (http.client.RemoteDisconnected, ConnectionResetError):
+                # Closed before answering: only a GET is repeated (a write may have been handled).
                 self.close()
                 if attempt == 2 or method != "GET":
                     raise
+                continue
+            if response.getheader("Connection", "").lower() == "close":
+                self.close()
+            return response.status, payload
         raise AssertionError("unreachable")
 
     def close(self) -> None:
