@@ -9,47 +9,21 @@ in-memory layer of one process. ``BENCH_REDIS_SOCKET_TIMEOUT``: a socket timeout
 
 import os
 
+# The test site's apps, middleware, URLs and templates, run as a production site would be.
+from tests.settings import (  # noqa: E402
+    ASGI_APPLICATION,
+    DEFAULT_AUTO_FIELD,
+    INSTALLED_APPS,
+    MIDDLEWARE,
+    ROOT_URLCONF,
+    TEMPLATES,
+    TIME_ZONE,
+    USE_TZ,
+)
+
 SECRET_KEY = "benchmarks-only-secret-key-not-for-production-0123456789"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-USE_TZ = True
-TIME_ZONE = "Europe/Berlin"
-ROOT_URLCONF = "tests.urls"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-ASGI_APPLICATION = "tests.asgi.application"
-
-INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "event_calendar",
-]
-
-MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
-        },
-    }
-]
 
 STATIC_URL = "static/"
 MEDIA_ROOT = os.environ.get("BENCH_MEDIA_ROOT", "/tmp/event-calendar-bench-media")
