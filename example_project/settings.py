@@ -91,9 +91,9 @@ if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # Room for bursts of changes: a socket's queue beyond this drops messages.
+            # capacity: channels-redis queues all of a process's sockets under one key capped by it.
             # prefix: a site of its own on a shared Redis must not share its groups with another.
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "capacity": 1000, "prefix": "event_calendar_example"},
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "capacity": 20000, "prefix": "event_calendar_example"},
         }
     }
 else:
