@@ -93,7 +93,12 @@ if os.environ.get("REDIS_URL"):
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # capacity: channels-redis queues all of a process's sockets under one key capped by it.
             # prefix: a site of its own on a shared Redis must not share its groups with another.
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "capacity": 20000, "prefix": "event_calendar_example"},
+            # socket_timeout: above channels-redis's 5-second blocking read (redis-py's default is 5 s too).
+            "CONFIG": {
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 30}],
+                "capacity": 20000,
+                "prefix": "event_calendar_example",
+            },
         }
     }
 else:

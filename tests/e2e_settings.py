@@ -31,7 +31,7 @@ if os.environ.get("EVENT_CALENDAR_E2E_REDIS_PREFIX"):
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],  # noqa: F405
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],  # noqa: F405
                 "prefix": os.environ["EVENT_CALENDAR_E2E_REDIS_PREFIX"],
                 "capacity": 1000,
             },
