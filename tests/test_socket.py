@@ -30,9 +30,13 @@ QUIET = 0.2  # seconds to wait before concluding that no frame is coming
 
 
 @pytest.fixture(autouse=True)
-def fresh_channel_layer():
+async def fresh_channel_layer():
+    """A new channel layer for each test, and every socket the test opened disconnected before the test's
+    event loop closes: a consumer still waiting in a Redis receive when its loop is torn down hangs the run."""
     channel_layers.backends.clear()
     yield
+    while opened_communicators:
+        await opened_communicators.pop().disconnect()
     channel_layers.backends.clear()
 
 
@@ -57,9 +61,16 @@ def make_calendar(label: str = "Work", **fields) -> Calendar:
     return Calendar.objects.create(label=label, **fields)
 
 
-def communicator_for(query: str, headers=()) -> WebsocketCommunicator:
+opened_communicators: list[WebsocketCommunicator] = []
+
+
+def communicator_for(query: str, headers=(), path: str = SOCKET) -> WebsocketCommunicator:
     """A client as a browser or script connects: with a Host header, and any others given."""
-    return WebsocketCommunicator(application, f"{SOCKET}{query}", headers=[(b"host", b"testserver"), *headers])
+    communicator = WebsocketCommunicator(
+        application, f"{path}{query}", headers=[(b"host", b"testserver"), *headers]
+    )
+    opened_communicators.append(communicator)
+    return communicator
 
 
 @asynccontextmanager
@@ -499,10 +510,7 @@ async def test_revoking_a_device_closes_its_sockets(alice):
 async def test_unknown_socket_paths_under_the_prefix_are_refused(alice):
     token = await token_for(alice)
     for path in ("/calendar/api/api/v1/", "/calendar/api/events", "/calendar/api/"):
-        communicator = WebsocketCommunicator(
-            application, f"{path}?token={token}&ws=1", headers=[(b"host", b"testserver")]
-        )
-        assert not (await communicator.connect())[0]
+        assert not (await communicator_for(f"?token={token}&ws=1", path=path).connect())[0]
 
 
 async def test_a_frame_that_fails_inside_gets_an_error_and_the_socket_keeps_working(alice, monkeypatch):
