@@ -376,7 +376,7 @@ def main() -> int:
     parser.add_argument("--profile", metavar="DIR", help="also profile the server with py-spy (after timing): "
                         "GET events 10,000, writes from 8 clients, fan-out to 1,000 sockets")
     parser.add_argument("--redis-socket-timeout", type=float,
-                        help="give the Redis channel layer this socket timeout (seconds) instead of redis-py's default")
+                        help="give the Redis channel layer this socket timeout (seconds) instead of the README's 30")
     parser.add_argument("--quiet-limit", type=float, default=0.25,
                         help="before starting, wait while other work keeps the CPUs busier than this (0-1)")
     parser.add_argument("--quiet-wait", type=float, default=300, help="wait at most this long for that, seconds")

@@ -4,7 +4,7 @@ serving ``tests.asgi:application``, with the database and channel layer named by
 ``BENCH_DB``: ``sqlite:/path/to/file`` or ``postgres:dbname`` (PostgreSQL on 127.0.0.1, with psycopg's
 connection pool, as Django advises under ASGI). ``BENCH_REDIS_PREFIX``: use the Redis channel layer with
 this key prefix (several server processes share it), configured as the README shows; otherwise the
-in-memory layer of one process. ``BENCH_REDIS_SOCKET_TIMEOUT``: a socket timeout for Redis, in seconds.
+in-memory layer of one process. ``BENCH_REDIS_SOCKET_TIMEOUT``: another socket timeout for Redis, in seconds.
 """
 
 import os
@@ -51,18 +51,17 @@ else:
     }
 
 if os.environ.get("BENCH_REDIS_PREFIX"):
-    _redis: str | dict = "redis://127.0.0.1:6379/0"
-    if os.environ.get("BENCH_REDIS_SOCKET_TIMEOUT"):
-        # redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis's 5 s BZPOPMIN:
-        # --redis-socket-timeout sets a longer one, to compare.
-        _redis = {"address": _redis, "socket_timeout": float(os.environ["BENCH_REDIS_SOCKET_TIMEOUT"])}
+    # As the README configures it; --redis-socket-timeout sets another socket timeout, to compare.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [_redis],
+                "hosts": [{
+                    "address": "redis://127.0.0.1:6379/0",
+                    "socket_timeout": float(os.environ.get("BENCH_REDIS_SOCKET_TIMEOUT") or 30),
+                }],
                 "prefix": os.environ["BENCH_REDIS_PREFIX"],
-                "capacity": 1000,
+                "capacity": 20000,
             },
         }
     }

@@ -35,17 +35,9 @@ from .serializers import FileLinks, render_calendars, render_events
 
 logger = logging.getLogger("event_calendar")
 
+# The one group: each process's socket hub is its member. A message with a ``user_id`` or a ``device_id``
+# is for that user's or that device's sockets only.
 GROUP = "event_calendar"
-
-
-def device_group(device_id: int) -> str:
-    """Every socket of one device, so that revoking the device closes them."""
-    return f"event_calendar.device.{device_id}"
-
-
-def user_group(user_id: int) -> str:
-    """Every socket of one user: their sidebar choices and changes of their access."""
-    return f"event_calendar.user.{user_id}"
 
 
 # The device whose request is being served (from its Remote-Token); None for the admin and plain ORM code.
@@ -228,8 +220,9 @@ class SidebarChange:
             return None
         preference = CalendarPreference.objects.filter(user_id=self.user_id, calendar=calendar).first()
         rendered = render_marked_calendar(calendar)
-        return user_group(self.user_id), {
+        return GROUP, {
             "type": "calendar.sidebar",
+            "user_id": self.user_id,
             "calendar_id": calendar.pk,
             "active": preference.active if preference else calendar.active,
             "readonly": calendar.readonly,
@@ -255,7 +248,7 @@ class AccessChange:
         return True
 
     def message(self) -> tuple[str, dict[str, Any]] | None:
-        return user_group(self.user_id), {"type": "calendar.access"}
+        return GROUP, {"type": "calendar.access", "user_id": self.user_id}
 
 
 Message = Change | SidebarChange | AccessChange
@@ -329,7 +322,7 @@ def close_device_sockets(device_id: int, using: str = "default") -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(device_group(device_id), {"type": "device.revoked"})
+            async_to_sync(layer.group_send)(GROUP, {"type": "device.revoked", "device_id": device_id})
         except Exception:
             logger.exception("Could not close a revoked device's sockets")
 

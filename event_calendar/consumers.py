@@ -12,12 +12,15 @@ import io
 import json
 import logging
 import re
+import weakref
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import DisallowedHost
@@ -38,6 +41,9 @@ logger = logging.getLogger("event_calendar")
 CHANNELS = ("events", "calendars")
 # Close code for a device revoked while connected (application range 4000-4999).
 REVOKED = 4001
+# What a hub sends itself to stop reading, and how long it waits for that.
+STOP = "event_calendar.hub.stop"
+STOP_TIMEOUT = 10
 
 
 @database_sync_to_async
@@ -111,25 +117,128 @@ def render_for(viewer: Viewer, calendar_ids: list[int], links: FileLinks) -> tup
     return calendars, render_events(Event.objects.filter(calendar__in=calendar_ids), links)
 
 
+class Hub:
+    """This process's one member of the broadcast group, for one channel layer and event loop.
+
+    Each change reaches a process once, however many sockets it holds (one channel-layer message per
+    process, not one per socket), and the hub hands it to its sockets: every socket for a change of a
+    calendar or an event (each decides from memory what to send), a user's or a device's own sockets for
+    messages about them. A socket handles what it is handed in order, in a task of its own, so a slow
+    client never holds up the others. The hub joins the group with its first socket and leaves it with its
+    last, so no task outlives the sockets.
+    """
+
+    def __init__(self, layer) -> None:
+        self.layer = layer
+        self.sockets: set[RemoteEventsConsumer] = set()
+        self.channel: str | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.lock = asyncio.Lock()
+
+    async def add(self, socket: RemoteEventsConsumer) -> None:
+        async with self.lock:
+            self.sockets.add(socket)
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+                await self.layer.group_add(broadcast.GROUP, self.channel)
+                self.tasks = [
+                    asyncio.create_task(self.receive(self.channel)),
+                    asyncio.create_task(self.keep_membership(self.channel)),
+                ]
+
+    async def remove(self, socket: RemoteEventsConsumer) -> None:
+        async with self.lock:
+            self.sockets.discard(socket)
+            if self.sockets or self.channel is None:
+                return
+            channel, (receiver, renewal) = self.channel, self.tasks
+            self.channel, self.tasks = None, []
+            renewal.cancel()
+            await self.layer.group_discard(broadcast.GROUP, channel)
+            # The receiver stops when it reads this: cancelling a blocking read from Redis can leave it
+            # waiting until the read times out.
+            try:
+                await self.layer.send(channel, {"type": STOP})
+            except Exception:
+                receiver.cancel()
+            await asyncio.wait([receiver], timeout=STOP_TIMEOUT)
+            receiver.cancel()
+
+    async def receive(self, channel: str) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except Exception:
+                # A failed read (Redis restarting, a timeout) must not end delivery for the whole process.
+                logger.exception("Could not read live updates from the channel layer")
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") == STOP:
+                return
+            self.hand_out(message)
+
+    def hand_out(self, message: dict[str, Any]) -> None:
+        if "user_id" in message:
+            recipients = [socket for socket in self.sockets if socket.user_id == message["user_id"]]
+        elif "device_id" in message:
+            recipients = [socket for socket in self.sockets if socket.device_id == message["device_id"]]
+        else:
+            recipients = list(self.sockets)
+        for socket in recipients:
+            socket.post(message)
+
+    async def keep_membership(self, channel: str) -> None:
+        # Channel layers drop group members after ``group_expiry`` (a day by default); a tab stays open longer.
+        interval = max(getattr(self.layer, "group_expiry", 86400) / 2, 1)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.layer.group_add(broadcast.GROUP, channel)
+            except Exception:
+                logger.exception("Could not renew the process's broadcast group membership")
+
+
+# A server runs one event loop; tests start one per test. The layer is replaced when settings change.
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def hub_for(layer) -> Hub:
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None or hub.layer is not layer:
+        hub = _hubs[loop] = Hub(layer)
+    return hub
+
+
 class RemoteEventsConsumer(AsyncWebsocketConsumer):
-    device_id: int
-    user_id: int
+    # Live updates reach a socket through its process's hub, not through a channel-layer channel of its
+    # own: no channel, queue or receive per socket.
+    channel_layer_alias = None
+
+    device_id: int | None = None
+    user_id: int | None = None
     viewer: Viewer
     links: FileLinks
     subscriptions: set[str]
-    rejoin_task: asyncio.Task | None = None
+    hub: Hub | None = None
+    # Messages from the hub wait here until handled in order; until the handshake is done, they are held.
+    inbox: deque[dict[str, Any]]
+    ready = False
+    handler_task: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send) -> None:
+        self.inbox = deque()
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # However the connection ends (even by an error), it leaves its groups and stops renewing them.
-            await self.leave_groups()
+            # However the connection ends (even by an error), it stops listening.
+            await self.stop_listening()
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("token") or [""])[0]
-        device = await authenticate(token) if self.channel_layer and origin_is_allowed(self.scope) else None
+        layer = get_channel_layer()
+        device = await authenticate(token) if layer is not None and origin_is_allowed(self.scope) else None
         try:
             links_base = uploads_url(self.scope)
         except DisallowedHost:
@@ -137,47 +246,32 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
         viewer = None
         if device is not None:
             self.device_id, self.user_id, self.subscriptions = device.pk, device.user_id, set()
-            # Listen before reading the user's access: a change committed in between is then queued, and
+            # Listen before reading the user's access: a change committed in between is then held, and
             # handled (after this handshake) against what was read, instead of being missed.
-            await self.join_groups()
-            self.rejoin_task = asyncio.create_task(self.keep_group_membership())
+            self.hub = hub_for(layer)
+            await self.hub.add(self)
             viewer = await load_viewer(device.user_id)
         if viewer is None:
-            # Closing before accepting refuses the handshake (HTTP 403). Messages queued until the groups
-            # are left find nothing to show.
-            self.viewer = Viewer(Principal(None), {}, {})
-            await self.leave_groups()
+            # Closing before accepting refuses the handshake (HTTP 403).
+            await self.stop_listening()
             await self.close()
             return
         self.viewer = viewer
         self.links = FileLinks(links_base, device.pk)
         await self.accept()
         await self.send_frame({"action": "start", "body": self.device_id})
+        self.ready = True
+        self.handle_inbox()
 
-    def groups_to_join(self) -> list[str]:
-        return [broadcast.GROUP, broadcast.device_group(self.device_id), broadcast.user_group(self.user_id)]
-
-    async def join_groups(self) -> None:
-        for group in self.groups_to_join():
-            await self.channel_layer.group_add(group, self.channel_name)
-
-    async def leave_groups(self) -> None:
-        if self.rejoin_task is None:
-            return
-        self.rejoin_task.cancel()
-        self.rejoin_task = None
-        for group in self.groups_to_join():
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def keep_group_membership(self) -> None:
-        # Channel layers drop group members after ``group_expiry`` (a day by default); a tab stays open longer.
-        interval = max(getattr(self.channel_layer, "group_expiry", 86400) / 2, 1)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.join_groups()
-            except Exception:
-                logger.exception("Could not renew a socket's channel-layer groups")
+    async def stop_listening(self) -> None:
+        self.ready = False
+        self.inbox.clear()
+        if self.handler_task is not None:
+            self.handler_task.cancel()
+            self.handler_task = None
+        if self.hub is not None:
+            hub, self.hub = self.hub, None
+            await hub.remove(self)
 
     # --- frames from the client ---------------------------------------------------------------------
 
@@ -223,7 +317,27 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
         results = [unknown_service_result(call) for call in calls]
         await self.send_frame({"action": "result", "body": results})
 
-    # --- messages from the channel layer ----------------------------------------------------------------
+    # --- messages from the hub ------------------------------------------------------------------------
+
+    def post(self, message: dict[str, Any]) -> None:
+        """Take a message from the hub; it is handled after those before it."""
+        self.inbox.append(message)
+        self.handle_inbox()
+
+    def handle_inbox(self) -> None:
+        if self.ready and self.inbox and self.handler_task is None:
+            self.handler_task = asyncio.create_task(self.handle_messages())
+
+    async def handle_messages(self) -> None:
+        try:
+            while self.inbox:
+                message = self.inbox.popleft()
+                try:
+                    await getattr(self, message["type"].replace(".", "_"))(message)
+                except Exception:
+                    logger.exception("Could not handle a live update for a socket")
+        finally:
+            self.handler_task = None
 
     async def calendar_change(self, message: dict[str, Any]) -> None:
         """A calendar or an event changed. Memory is kept up to date even for the change's own device,

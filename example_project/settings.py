@@ -91,7 +91,7 @@ if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # capacity: channels-redis queues all of a process's sockets under one key capped by it.
+            # capacity: how many changes may wait for a server process, which reads each change once.
             # prefix: a site of its own on a shared Redis must not share its groups with another.
             # socket_timeout: above channels-redis's 5-second blocking read (redis-py's default is 5 s too).
             "CONFIG": {

@@ -544,6 +544,22 @@ async def test_a_closed_socket_leaves_its_groups(alice):
     assert not joined & await group_members(broadcast.GROUP)
 
 
+async def test_a_process_reads_each_change_once_for_all_its_sockets(alice, bob):
+    calendar = await make_calendar()
+    before = await group_members(broadcast.GROUP)
+    async with socket(await token_for(alice)) as first, socket(await token_for(bob)) as second:
+        async with socket(await token_for(bob)) as third:
+            assert len(await group_members(broadcast.GROUP) - before) == 1
+            _, created = await rest(await token_for(alice), "POST", "events", widget_event(calendar.pk))
+            for communicator in (first, second, third):
+                assert (await next_event(communicator))["value"]["event"]["id"] == created["id"]
+        # The process keeps listening while it holds a socket.
+        await rest(await token_for(alice), "DELETE", f"events/{created['id']}")
+        for communicator in (first, second):
+            assert (await next_event(communicator))["value"]["type"] == "delete-event"
+    assert await group_members(broadcast.GROUP) == before
+
+
 @database_sync_to_async
 def upload_file(token: str) -> dict:
     from .test_uploads import upload
