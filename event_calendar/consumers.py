@@ -24,6 +24,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import DisallowedHost
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.handlers.asgi import ASGIRequest
 from django.http.request import split_domain_port, validate_host
 from django.urls import reverse
@@ -34,6 +35,7 @@ from .models import Calendar, Device, Event, sidebar_of
 from .permissions import CalendarAccess, Principal, calendar_roles, role_in, shows_readonly
 from .serializers import FileLinks, render_calendars, render_events
 from .tokens import InvalidToken, read_token
+from .validators import validate_storable_text
 
 logger = logging.getLogger("event_calendar")
 
@@ -311,8 +313,8 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
             await self.send_error("Unknown action.")
 
     async def answer_calls(self, calls: Any) -> None:
-        if not isinstance(calls, list):
-            await self.send_error("A call's body must be a list.")
+        if not isinstance(calls, list) or len(calls) > MAX_CALLS:
+            await self.send_error(f"A call's body must be a list of at most {MAX_CALLS} calls.")
             return
         results = [unknown_service_result(call) for call in calls]
         await self.send_frame({"action": "result", "body": results})
@@ -452,7 +454,26 @@ class RefusedConsumer(AsyncWebsocketConsumer):
         await self.close()
 
 
+# go-remote's client numbers its calls; longer ids, or ones no JSON encoder can write back, are not echoed.
+MAX_CALL_ID_LENGTH = 64
+MAX_CALLS = 100
+
+
 def unknown_service_result(call: Any) -> dict[str, Any]:
     """go-remote's answer to a call of a service it does not have; this server offers none."""
     call_id = call.get("id") if isinstance(call, dict) else None
-    return {"id": call_id if isinstance(call_id, str | int) else None, "data": None, "error": "Unknown service"}
+    return {"id": call_id if echoable_call_id(call_id) else None, "data": None, "error": "Unknown service"}
+
+
+def echoable_call_id(call_id: Any) -> bool:
+    if isinstance(call_id, bool):
+        return False
+    if isinstance(call_id, int):
+        return -(2**63) <= call_id < 2**63
+    if isinstance(call_id, str) and len(call_id) <= MAX_CALL_ID_LENGTH:
+        try:
+            validate_storable_text(call_id)
+        except DjangoValidationError:
+            return False
+        return True
+    return False

@@ -30,7 +30,7 @@ from . import broadcast
 from . import permissions as policy
 from .authentication import RemoteTokenAuthentication
 from .conf import app_settings
-from .consumers import unknown_service_result
+from .consumers import MAX_CALLS, unknown_service_result
 from .exceptions import UploadTooLarge, exception_handler, json_error
 from .files import clean_content_type, clean_file_name, file_response
 from .models import Attachment, Calendar, CalendarPreference, Event, sidebar_of
@@ -265,8 +265,10 @@ class RemoteDiscoveryView(CalendarAPIView):
         return Response({"api": {}, "data": {}, "websocket": True})
 
     def post(self, request):
-        if not isinstance(request.data, list):
-            raise exceptions.ValidationError({"non_field_errors": [_("Expected a list of calls.")]})
+        if not isinstance(request.data, list) or len(request.data) > MAX_CALLS:
+            raise exceptions.ValidationError(
+                {"non_field_errors": [_("Expected a list of at most %(count)d calls.") % {"count": MAX_CALLS}]}
+            )
         return Response([unknown_service_result(call) for call in request.data])
 
 

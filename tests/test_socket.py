@@ -138,6 +138,19 @@ async def test_rpc_over_http_answers_unknown_service(alice):
     )
     status, body = await rest(token, "POST", "api/v1", {"id": "1"})
     assert status == 400 and body["status"] == "error"
+    status, body = await rest(token, "POST", "api/v1", [{}] * 101)
+    assert status == 400 and body["status"] == "error"
+
+
+@pytest.mark.parametrize("call_id", ["\ud800", "x\u0000", "x" * 65, 2**64, -(2**63) - 1, True, 1.5, [1], {"a": 1}])
+async def test_call_ids_that_cannot_be_echoed_come_back_as_null(alice, call_id):
+    token = await token_for(alice)
+    raw = json.dumps([{"id": call_id, "name": "x"}])  # escapes the lone surrogate and the NUL
+    response = await database_sync_to_async(WidgetClient(token).request)("POST", "api/v1", raw=raw)
+    assert response.status_code == 200 and response.json() == [{"id": None, "data": None, "error": "Unknown service"}]
+    async with socket(token, subscribe=()) as communicator:
+        await communicator.send_to(text_data='{"action": "call", "body": %s}' % raw)
+        assert (await communicator.receive_json_from())["body"] == [{"id": None, "data": None, "error": "Unknown service"}]
 
 
 # --- handshake -------------------------------------------------------------------------------------
