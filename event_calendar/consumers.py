@@ -91,7 +91,7 @@ class Viewer:
 
     @classmethod
     def load(cls, user) -> Viewer:
-        return cls(Principal.of(user), calendar_roles(user), sidebar_of(user.pk))
+        return cls(Principal.of(user).with_groups(), calendar_roles(user), sidebar_of(user.pk))
 
     def personal(self, frame: str, markers: dict[str, str], calendar_id: int, readonly: bool, active: bool) -> str:
         """A calendar frame with this viewer's ``readonly`` and ``active``."""

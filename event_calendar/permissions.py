@@ -25,13 +25,26 @@ def highest(roles: Iterable[str | None]) -> str | None:
     return max((role for role in roles if role), key=RANK.__getitem__, default=None)
 
 
-@dataclass(frozen=True)
 class Principal:
-    """Who is asking, as far as access goes."""
+    """Who is asking, as far as access goes. The user's groups are read when a calendar with grants to
+    groups first asks for them: most calendars have none."""
 
-    user_id: int | None
-    group_ids: frozenset[int] = frozenset()
-    is_superuser: bool = False
+    def __init__(self, user_id: int | None, group_ids: frozenset[int] | None = None, is_superuser: bool = False,
+                 user=None) -> None:
+        self.user_id = user_id
+        self.is_superuser = is_superuser
+        self._group_ids = frozenset() if user is None and group_ids is None else group_ids
+        self._user = user
+
+    @property
+    def group_ids(self) -> frozenset[int]:
+        return self.with_groups()._group_ids
+
+    def with_groups(self) -> Principal:
+        """The principal with its groups read (a socket decides later, away from the database)."""
+        if self._group_ids is None:
+            self._group_ids = frozenset(self._user.groups.values_list("pk", flat=True))
+        return self
 
     @classmethod
     def of(cls, user) -> Principal:
@@ -41,7 +54,7 @@ class Principal:
             if not user.is_authenticated or not user.is_active:
                 principal = cls(None)
             else:
-                principal = cls(user.pk, frozenset(user.groups.values_list("pk", flat=True)), user.is_superuser)
+                principal = cls(user.pk, is_superuser=user.is_superuser, user=user)
             user._event_calendar_principal = principal
         return principal
 
@@ -127,15 +140,24 @@ def calendar_roles(user) -> dict[int, str]:
     return roles
 
 
-def role_on(user, calendar: Calendar) -> str | None:
-    return role_in(CalendarAccess.of(calendar), Principal.of(user))
+def has_role(user, calendar: Calendar, least: str) -> bool:
+    """Whether the user has at least the role ``least`` on the calendar. The calendar's own fields
+    settle most cases; its grants are read only when they could."""
+    principal = Principal.of(user)
+    if principal.user_id is None:
+        return False
+    if principal.is_superuser or calendar.owner_id == principal.user_id:
+        return True
+    if RANK.get(calendar.open_to, 0) >= RANK[least]:
+        return True
+    return RANK.get(role_in(CalendarAccess.of(calendar), principal), 0) >= RANK[least]
 
 
 def visible_calendar(user, pk: int, *, lock: bool = False) -> Calendar | None:
     """One calendar the user may see, or None as if it did not exist; ``lock`` it for an update."""
     calendars = Calendar.objects.select_for_update() if lock else Calendar.objects
     calendar = calendars.filter(pk=pk).first()
-    return calendar if calendar is not None and role_on(user, calendar) else None
+    return calendar if calendar is not None and has_role(user, calendar, Role.VIEWER) else None
 
 
 def visible_event(user, pk: int, *, lock: bool = False) -> Event | None:
@@ -145,7 +167,7 @@ def visible_event(user, pk: int, *, lock: bool = False) -> Event | None:
     if lock:
         events = events.select_for_update(of=("self",))
     event = events.filter(pk=pk).first()
-    return event if event is not None and role_on(user, event.calendar) else None
+    return event if event is not None and has_role(user, event.calendar, Role.VIEWER) else None
 
 
 def _grants_of(user) -> QuerySet[CalendarGrant]:
@@ -184,11 +206,11 @@ def may_create_calendar(user) -> bool:
 
 
 def may_manage_calendar(user, calendar: Calendar) -> bool:
-    return role_on(user, calendar) == Role.MANAGER
+    return has_role(user, calendar, Role.MANAGER)
 
 
 def may_edit_events(user, calendar: Calendar) -> bool:
-    return not calendar.readonly and RANK.get(role_on(user, calendar), 0) >= RANK[Role.EDITOR]
+    return not calendar.readonly and has_role(user, calendar, Role.EDITOR)
 
 
 def may_download(user, attachment: Attachment) -> bool:

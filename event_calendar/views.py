@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -83,10 +84,14 @@ class CalendarAPIView(APIView):
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        device_id = getattr(request.auth, "pk", None)
-        self.file_links = FileLinks(request.build_absolute_uri(reverse("event_calendar:uploads")), device_id)
         # Live updates of this request's writes name its device, which is not sent them back.
-        broadcast.bind_device(device_id)
+        broadcast.bind_device(getattr(request.auth, "pk", None))
+
+    @cached_property
+    def file_links(self) -> FileLinks:
+        """Links to files, signed for the requesting device."""
+        uploads = self.request.build_absolute_uri(reverse("event_calendar:uploads"))
+        return FileLinks(uploads, getattr(self.request.auth, "pk", None))
 
     def serializer_context(self) -> dict[str, Any]:
         return {"user": self.request.user}

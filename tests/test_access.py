@@ -20,7 +20,9 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from event_calendar import broadcast, consumers
@@ -1320,3 +1322,22 @@ async def test_a_user_deactivated_during_the_handshake_is_refused_and_hears_noth
     groups = getattr(get_channel_layer(), "groups", None)  # the in-memory layer shows its groups
     if groups is not None:
         assert not groups.get(broadcast.GROUP)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["owner", "open-to-editors"])
+def test_writes_the_calendar_itself_allows_read_no_grants_or_groups(django_user_model, how):
+    """The calendar's owner and ``open_to`` settle access without the grants and groups queries."""
+    user = django_user_model.objects.create_user("writer")
+    user.groups.add(Group.objects.create(name="team"))
+    calendar = Calendar.objects.create(
+        label="Work", owner=user if how == "owner" else None, open_to=EDITOR if how != "owner" else ""
+    )
+    api = WidgetClient(issue_token(user))
+    with CaptureQueriesContext(connection) as queries:
+        created = api.post("events", widget_event(calendar.pk)).json()["id"]
+        assert api.put(f"events/{created}", {"text": "Moved"}).status_code == 200
+        assert api.delete(f"events/{created}").json() == {}
+    tables = " ".join(query["sql"] for query in queries.captured_queries)
+    assert "calendargrant" not in tables and "auth_user_groups" not in tables
+    assert not Event.objects.exists()
