@@ -1340,4 +1340,4 @@ def test_writes_the_calendar_itself_allows_read_no_grants_or_groups(django_user_
         assert api.delete(f"events/{created}").json() == {}
     tables = " ".join(query["sql"] for query in queries.captured_queries)
     assert "calendargrant" not in tables and "auth_user_groups" not in tables
-    assert not Event.objects.exists()
+    assert not Event.objects.filter(pk=created).exists()
