@@ -139,6 +139,8 @@ def test_section_keeps_its_json_type(api, calendar):
         ("2024-02-10T03:30:00.250-05:00", "2024-02-10T08:30:00.250Z"),
         ("2024-02-10T08:30:00", "2024-02-10T08:30:00.000Z"),
         ("2024-02-10T08:30:00.000Z", "2024-02-10T08:30:00.000Z"),
+        ("2024-02-10 08:30Z", "2024-02-10T08:30:00.000Z"),
+        ("2024-02-10T08:30:00.123456789+00:00", "2024-02-10T08:30:00.123Z"),
     ],
 )
 def test_dates_with_an_offset_or_naive_are_stored_as_instants_and_rendered_in_utc(api, calendar, sent, stored):
@@ -209,6 +211,13 @@ def nested(depth: int) -> list:
         ({"start_date": "9999-12-31T23:00:00-05:00"}, "start_date"),
         ({"start_date": "0001-01-01T00:30:00+01:00"}, "start_date"),
         ({"start_date": "x" * 100}, "start_date"),
+        ({"start_date": "2024-02-10T08:30:00\x00"}, "start_date"),
+        ({"start_date": "2024-02-10T08:30:00 Z"}, "start_date"),
+        ({"start_date": "2024-W06-6"}, "start_date"),
+        ({"start_date": "20240210T083000Z"}, "start_date"),
+        ({"start_date": "2024-02-10"}, "start_date"),
+        ({"start_date": "2024-02-10T08:30:00+0200x"}, "start_date"),
+        ({"start_date": "２０２４-02-10T08:30:00Z"}, "start_date"),
         ({"end_date": "2024-02-10T08:29:59.000Z"}, "end_date"),
         ({"text": 42}, "text"),
         ({"text": ["a"]}, "text"),
