@@ -36,6 +36,13 @@ class UploadTooLarge(RequestTooLarge):
         super().__init__(_("The file is larger than the limit of %(limit)d bytes.") % {"limit": limit})
 
 
+class LengthRequired(exceptions.APIException):
+    # Django reads no body without a Content-Length (a chunked upload would arrive empty).
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_detail = _("Send the file with a Content-Length header.")
+    default_code = "length_required"
+
+
 def error_body(message: str, errors: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {"status": "error", "message": str(message)}
     if errors:

@@ -32,7 +32,7 @@ from . import permissions as policy
 from .authentication import RemoteTokenAuthentication
 from .conf import app_settings
 from .consumers import MAX_CALLS, unknown_service_result
-from .exceptions import UploadTooLarge, exception_handler, json_error
+from .exceptions import LengthRequired, UploadTooLarge, exception_handler, json_error
 from .files import clean_content_type, clean_file_name, file_response
 from .models import Attachment, Calendar, CalendarPreference, Event, sidebar_of
 from .parsers import JSONBodyParser, UploadParser
@@ -243,6 +243,8 @@ class UploadView(CalendarAPIView):
 
     def post(self, request):
         upload = request.FILES.get("upload")
+        if upload is None and not request.META.get("CONTENT_LENGTH"):
+            raise LengthRequired()
         if upload is None:
             raise exceptions.ValidationError({"upload": [_("Send one file in the form field 'upload'.")]})
         if upload.size > app_settings.UPLOAD_MAX_SIZE:
@@ -336,7 +338,8 @@ def demo_user(raw_id: str):
         pk = User._meta.pk.to_python(raw_id)
     except DjangoValidationError:
         return None
-    if isinstance(pk, int) and not 0 < pk <= MAX_ID:
+    # One spelling per user, as in the routes' paths: no signs, spaces or leading zeros.
+    if str(pk) != raw_id or (isinstance(pk, int) and not 0 < pk <= MAX_ID):
         return None
     return User.objects.filter(pk=pk, is_active=True, is_staff=False, is_superuser=False).first()
 

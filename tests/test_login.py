@@ -161,10 +161,12 @@ def test_demo_login_refuses_staff_superusers_and_inactive_users(django_user_mode
 
 @pytest.mark.usefixtures("demo_mode")
 @pytest.mark.parametrize(
-    "raw_id", ["abc", "-1", "0", "1.5", "", "99999999999999999999999", "9223372036854775808", "1e3"]
+    "raw_id",
+    ["abc", "-1", "0", "1.5", "", "99999999999999999999999", "9223372036854775808", "1e3", "0{pk}", "+{pk}",
+     "%20{pk}", "{pk}%20"],
 )
 def test_demo_login_with_garbage_id_is_json_403(demo_user, raw_id):
-    response = browser().get(f"{LOGIN}?id={raw_id}")
+    response = browser().get(f"{LOGIN}?id={raw_id.format(pk=demo_user.pk)}")
 
     assert_json_error(response, 403)
     assert Device.objects.count() == 0

@@ -194,6 +194,14 @@ def test_upload_of_file_at_size_limit_is_accepted(token, settings):
     assert Attachment.objects.get().size == 1000
 
 
+def test_upload_without_content_length_is_json_411_and_stores_nothing(token, media_root):
+    # A chunked upload has no Content-Length, and Django would read its body as empty.
+    response = upload(token, "small.bin", b"x" * 10, "application/octet-stream", CONTENT_LENGTH="")
+    body = assert_json_error(response, 411)
+    assert "Content-Length" in body["message"]
+    assert not Attachment.objects.exists()
+
+
 def test_upload_with_too_large_content_length_is_json_413_and_stores_nothing(token, media_root, settings):
     settings.EVENT_CALENDAR = {"UPLOAD_MAX_SIZE": 1000}
 
