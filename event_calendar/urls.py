@@ -33,6 +33,7 @@ urlpatterns = [
     path("uploads", views.UploadView.as_view(), name="uploads"),
     path("uploads/<event_calendar_id:pk>/<str:name>", views.upload_file, name="upload-file"),
     path("login", views.login, name="login"),
+    path("logout", views.LogoutView.as_view(), name="logout"),
     path("api/v1", views.RemoteDiscoveryView.as_view(), name="remote"),
     re_path(r"^(?P<path>.*)$", views.not_found),
 ]

@@ -46,7 +46,7 @@ from .serializers import (
     render_calendars,
     render_events,
 )
-from .tokens import issue_token, live_device
+from .tokens import issue_token, live_device, revoke_device
 
 
 class WireRenderer(JSONRenderer):
@@ -260,6 +260,15 @@ class UploadView(CalendarAPIView):
         attachment.save()
         # No "status" key: the widget would take any value but "server" as a failed upload.
         return Response(self.file_links.render(attachment.pk, attachment.name))
+
+
+class LogoutView(CalendarAPIView):
+    """``POST logout``: refuse the calling device's token from now on and close its sockets (a page's
+    sign-out). The user's other devices keep theirs."""
+
+    def post(self, request):
+        revoke_device(request.auth)
+        return Response({})
 
 
 class RemoteDiscoveryView(CalendarAPIView):

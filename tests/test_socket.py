@@ -520,6 +520,19 @@ async def test_revoking_a_device_closes_its_sockets(alice):
     assert await communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": 4001}
 
 
+async def test_logging_out_closes_the_devices_sockets_only(alice):
+    token, other_token = await token_for(alice), await token_for(alice)
+    communicator = communicator_for(f"?token={token}&ws=1")
+    assert (await communicator.connect())[0]
+    await communicator.receive_json_from()
+    async with socket(other_token) as other:
+        assert await rest(token, "POST", "logout") == (200, {})
+        assert await communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": 4001}
+        await rest(await token_for(alice), "POST", "calendars", {"label": "Still here"})
+        assert (await next_event(other))["value"]["type"] == "add-calendar"
+    assert not (await communicator_for(f"?token={token}&ws=1").connect())[0]
+
+
 async def test_unknown_socket_paths_under_the_prefix_are_refused(alice):
     token = await token_for(alice)
     for path in ("/calendar/api/api/v1/", "/calendar/api/events", "/calendar/api/"):

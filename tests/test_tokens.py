@@ -250,3 +250,21 @@ def test_tokens_do_not_appear_in_log_output(caplog, user, token, settings):
     for secret in [*refused, token]:
         assert secret not in caplog.text
         assert secret.split(":")[-1] not in caplog.text
+
+
+def test_logout_refuses_the_devices_token_and_keeps_the_users_other_devices(user, calendar):
+    token, other = issue_token(user), issue_token(user)
+
+    response = WidgetClient(token).post("logout")
+
+    assert (response.status_code, response.json()) == (200, {})
+    assert_refused(WidgetClient(token).get("events"))
+    assert WidgetClient(other).get("events").status_code == 200
+    assert device_of(other).revoked_at is None
+
+
+def test_logout_without_a_token_is_a_json_401_and_revokes_nothing(user):
+    issue_token(user)
+
+    assert_json_error(WidgetClient(None).post("logout"), 401)
+    assert not Device.objects.exclude(revoked_at=None).exists()
