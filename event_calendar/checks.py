@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +12,14 @@ from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, SETTING_NAME, app_settings
 
-POSITIVE_INTEGER_KEYS = ("TOKEN_MAX_AGE", "UPLOAD_MAX_SIZE", "EXTRA_MAX_SIZE", "SOCKET_MAX_FRAME_SIZE")
+POSITIVE_INTEGER_KEYS = (
+    "TOKEN_MAX_AGE",
+    "UPLOAD_MAX_SIZE",
+    "EXTRA_MAX_SIZE",
+    "SOCKET_MAX_FRAME_SIZE",
+    "SOCKET_MAX_FRAMES_PER_MINUTE",
+)
+RATE = re.compile(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)")
 
 
 def _is_positive_int(value: Any) -> bool:
@@ -69,6 +77,14 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
             Error(
                 f"{SETTING_NAME}['NEW_CALENDAR_OPEN_TO'] must be \"\" (private), \"viewer\" or \"editor\".",
                 id="event_calendar.E008",
+            )
+        )
+    rate = app_settings.REST_THROTTLE_RATE
+    if rate is not None and not (isinstance(rate, str) and RATE.fullmatch(rate)):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['REST_THROTTLE_RATE'] must be None or a rate such as \"1200/min\".",
+                id="event_calendar.E009",
             )
         )
     if app_settings.DEMO_LOGIN is True and not settings.DEBUG:

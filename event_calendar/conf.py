@@ -34,6 +34,11 @@ DEFAULTS: dict[str, Any] = {
     "SOCKET_ALLOWED_ORIGINS": None,
     # Largest socket frame accepted from a client, in bytes.
     "SOCKET_MAX_FRAME_SIZE": 32_000,
+    # Frames a socket may send per minute (the widget sends a few subscribes per connection).
+    "SOCKET_MAX_FRAMES_PER_MINUTE": 600,
+    # Requests per user to the REST routes, as DRF writes rates ("1200/min"), or None for no limit. Counted
+    # in Django's default cache: give several server processes a shared one.
+    "REST_THROTTLE_RATE": "1200/min",
 }
 
 

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import re
+import time
 import weakref
 from collections import deque
 from dataclasses import dataclass
@@ -78,6 +79,24 @@ def uploads_url(scope: dict[str, Any]) -> str:
     scheme = {"wss": "https"}.get(scope.get("scheme"), "http")
     request = ASGIRequest({**scope, "type": "http", "method": "GET", "scheme": scheme}, io.BytesIO())
     return request.build_absolute_uri(reverse("event_calendar:uploads"))
+
+
+class FrameAllowance:
+    """A token bucket: up to ``per_minute`` frames at once, refilled at ``per_minute`` a minute."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.capacity = self.tokens = float(per_minute)
+        self.refill_per_second = per_minute / 60
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.refill_per_second)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 @dataclass
@@ -225,11 +244,13 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
     hub: Hub | None = None
     # Messages from the hub wait here until handled in order; until the handshake is done, they are held.
     inbox: deque[dict[str, Any]]
+    frame_allowance: FrameAllowance
     ready = False
     handler_task: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         self.inbox = deque()
+        self.frame_allowance = FrameAllowance(app_settings.SOCKET_MAX_FRAMES_PER_MINUTE)
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -278,6 +299,9 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
     # --- frames from the client ---------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.frame_allowance.take():
+            await self.send_error("Too many frames: slow down.")
+            return
         raw = text_data.encode("utf-8", "surrogatepass") if text_data is not None else bytes_data or b""
         if len(raw) > app_settings.SOCKET_MAX_FRAME_SIZE:
             await self.send_error("Frame too large.")

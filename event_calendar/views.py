@@ -25,6 +25,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from . import broadcast
@@ -64,6 +65,18 @@ class JSONOnlyNegotiation(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+class UserRateThrottle(SimpleRateThrottle):
+    """``REST_THROTTLE_RATE`` requests per user, over all their devices."""
+
+    scope = "event_calendar"
+
+    def get_rate(self) -> str | None:
+        return app_settings.REST_THROTTLE_RATE
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
 class CalendarAPIView(APIView):
     """The app's DRF settings, pinned so that a site's ``REST_FRAMEWORK`` setting never changes them."""
 
@@ -72,7 +85,7 @@ class CalendarAPIView(APIView):
     parser_classes = [JSONBodyParser]
     renderer_classes = [WireRenderer]
     content_negotiation_class = JSONOnlyNegotiation
-    throttle_classes: list[Any] = []
+    throttle_classes = [UserRateThrottle]
     versioning_class = None
 
     def get_exception_handler(self):

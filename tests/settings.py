@@ -63,7 +63,8 @@ STATIC_URL = "static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Calendars are open to every signed-in user unless a test says otherwise (tests/test_access.py does).
-EVENT_CALENDAR = {"DEMO_LOGIN": False, "NEW_CALENDAR_OPEN_TO": "editor"}
+# No REST throttle: the suite sends bursts as one user, and tests/test_limits.py sets its own rate.
+EVENT_CALENDAR = {"DEMO_LOGIN": False, "NEW_CALENDAR_OPEN_TO": "editor", "REST_THROTTLE_RATE": None}
 
 ASGI_APPLICATION = "tests.asgi.application"
 REDIS_URL = os.environ.get("EVENT_CALENDAR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

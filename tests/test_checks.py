@@ -156,3 +156,22 @@ class CheckNewCalendarAccessTests(SimpleTestCase):
     @override_settings(EVENT_CALENDAR={"NEW_CALENDAR_OPEN_TO": "viewer"})
     def test_e008_not_raised_for_a_known_value(self):
         assert check_settings() == []
+
+
+class CheckLimitTests(SimpleTestCase):
+    @override_settings(EVENT_CALENDAR={"SOCKET_MAX_FRAMES_PER_MINUTE": 0})
+    def test_e003_socket_frame_rate_zero(self):
+        assert [message.id for message in check_settings()] == ["event_calendar.E003"]
+
+    @override_settings(EVENT_CALENDAR={"REST_THROTTLE_RATE": "1200 per minute"})
+    def test_e009_unreadable_rest_rate(self):
+        assert [message.id for message in check_settings()] == ["event_calendar.E009"]
+
+    @override_settings(EVENT_CALENDAR={"REST_THROTTLE_RATE": 1200})
+    def test_e009_rest_rate_not_a_string(self):
+        assert [message.id for message in check_settings()] == ["event_calendar.E009"]
+
+    def test_e009_not_raised_for_a_rate_or_none(self):
+        for rate in ("5/s", "1200/min", "10000/hour", "1/day", None):
+            with override_settings(EVENT_CALENDAR={"REST_THROTTLE_RATE": rate}):
+                assert check_settings() == []

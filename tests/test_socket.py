@@ -265,6 +265,16 @@ async def test_bad_frames_get_an_error_frame_and_the_socket_keeps_working(alice,
         assert (await next_event(communicator))["value"]["type"] == "add-calendar"
 
 
+async def test_frames_over_the_rate_get_an_error_and_the_socket_keeps_working(alice, settings):
+    settings.EVENT_CALENDAR = {**settings.EVENT_CALENDAR, "SOCKET_MAX_FRAMES_PER_MINUTE": 3}
+    async with socket(await token_for(alice), subscribe=("events", "calendars")) as communicator:
+        # The two subscribes and the barrier's call took the three frames of this minute.
+        await communicator.send_json_to({"action": "call", "body": []})
+        assert await communicator.receive_json_from() == {"action": "error", "body": "Too many frames: slow down."}
+        await rest(await token_for(alice), "POST", "calendars", {"label": "Still here"})
+        assert (await next_event(communicator))["value"]["type"] == "add-calendar"
+
+
 async def test_nothing_arrives_on_channels_not_subscribed(alice, bob):
     calendar = await make_calendar()
     async with socket(await token_for(bob), subscribe=("calendars",)) as communicator:
