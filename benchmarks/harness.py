@@ -132,7 +132,9 @@ class Server:
         self.base = f"http://{HOST}:{self.port}"
         self.log = directory / f"{kind}-{self.port}.log"
         if kind == "daphne":
-            command = [PYTHON, "-m", "daphne", "-b", HOST, "-p", str(self.port), "tests.asgi:application"]
+            # Daphne's command line with its access log masked, as the README deploys it.
+            command = [PYTHON, "-m", "event_calendar.daphne", "-b", HOST, "-p", str(self.port),
+                       "tests.asgi:application"]
         elif kind == "uvicorn":
             command = [PYTHON, "-m", "uvicorn", "tests.asgi:application", "--host", HOST, "--port", str(self.port),
                        "--lifespan", "off"]

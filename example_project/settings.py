@@ -120,6 +120,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+
+# Sockets and uploads carry the Remote-Token in their URLs: mask it in the access logs (runserver's, uvicorn's).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_tokens": {"()": "event_calendar.logs.MaskTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_tokens"]}},
+    "loggers": {
+        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+        for name in ("django.channels.server", "uvicorn.access", "uvicorn.error")
+    },
+}
 # Uploaded attachments; the app serves them itself, through signed links.
 MEDIA_ROOT = BASE_DIR / "media"
 

@@ -1,4 +1,5 @@
-"""Real ASGI server processes for the end-to-end tests: daphne serving ``tests.asgi`` on free ports.
+"""Real ASGI server processes for the end-to-end tests: Daphne (with its access log masked, as the README
+advises) serving ``tests.asgi`` on free ports.
 
 Each ``LiveSite`` has its own database (a SQLite file, or a PostgreSQL database of its own when
 ``EVENT_CALENDAR_TEST_DB=postgres``) and, with ``redis=True``, its own Redis key prefix, so that runs never
@@ -48,6 +49,8 @@ class LiveSite:
             "DJANGO_SETTINGS_MODULE": "tests.e2e_settings",
             "PYTHONPATH": str(ROOT),
             "EVENT_CALENDAR_E2E_MEDIA_ROOT": str(self.directory / "media"),
+            # The servers' logs are read by tests while the servers run.
+            "PYTHONUNBUFFERED": "1",
         }
         self.pg_name = None
         if os.environ.get("EVENT_CALENDAR_TEST_DB") == "postgres":
@@ -103,13 +106,17 @@ class LiveSite:
         )
         return self.run_python(code)
 
-    def start_server(self, port: int | None = None) -> str:
+    def start_server(self, port: int | None = None, server: str = "daphne") -> str:
         """Start one more server process (on ``port``, or a free one); returns its base URL, e.g.
         ``http://127.0.0.1:PORT``."""
         port = port or free_port()
         log = self.directory / f"server-{port}.log"
+        command = {
+            "daphne": ["event_calendar.daphne", "-b", "127.0.0.1", "-p", str(port)],
+            "uvicorn": ["uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"],
+        }[server]
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.asgi:application"],
+            [sys.executable, "-m", *command, "tests.asgi:application"],
             env=self.env,
             cwd=ROOT,
             stdout=log.open("ab"),
@@ -119,6 +126,9 @@ class LiveSite:
         self.servers[base] = process
         wait_until_serving(process, f"{base}/calendar/api/nothing", log)
         return base
+
+    def server_log(self, base: str) -> str:
+        return (self.directory / f"server-{base.rsplit(':', 1)[1]}.log").read_text()
 
     def restart_server(self, base: str) -> None:
         """Stop the server process at ``base`` and start a new one on the same port (same database)."""

@@ -161,6 +161,22 @@ async def test_a_rolled_back_write_reaches_nobody(deployment):
         await bob.close()
 
 
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+async def test_the_servers_access_log_masks_tokens(single_process, server):
+    site, _ = single_process
+    base = await asyncio.to_thread(site.start_server, None, server)
+    token = (await asyncio.to_thread(site.tokens, "carol"))["carol"]
+    client = Client(token, base, base)
+    await client.connect()
+    await client.close()
+    assert (await asyncio.to_thread(request, base, None, "GET", f"events?token={token}"))[0] == 200
+
+    log = site.server_log(base)
+    assert "GET /calendar/api/events?token=*** HTTP/1.1" in log or '"GET /calendar/api/events?token=***"' in log
+    assert token.split(":")[-1] not in log
+    await asyncio.to_thread(site.stop_server, base)
+
+
 async def test_a_refused_token_cannot_open_the_socket(single_process):
     _, (base, _) = single_process
     url = base.replace("http://", "ws://") + "/calendar/api/api/v1?token=forged&ws=1"

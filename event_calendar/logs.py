@@ -1,0 +1,47 @@
+"""Tokens out of log lines.
+
+The widget puts its Remote-Token in the socket's URL (``?token=``), and uploads and file links carry
+``token=`` and ``sig=`` in theirs, so an access log would otherwise hold working credentials. ``MaskTokens``
+is a logging filter for servers that log through Python's logging (uvicorn's ``uvicorn.access``, Daphne's
+``runserver`` as ``django.channels.server``); ``MaskedAccessLog`` is Daphne's own access log, masked, which
+``python -m event_calendar.daphne`` uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from daphne.access import AccessLogGenerator
+
+SECRET_IN_QUERY = re.compile(r"([?&](?:token|sig)=)[^&#\s\"']+")
+MASK = "***"
+
+
+def mask_tokens(text: str) -> str:
+    return SECRET_IN_QUERY.sub(rf"\g<1>{MASK}", text)
+
+
+def _masked(value: Any) -> Any:
+    return mask_tokens(value) if isinstance(value, str) else value
+
+
+class MaskTokens(logging.Filter):
+    """Masks ``token=`` and ``sig=`` values in a record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = mask_tokens(record.msg)
+        if isinstance(record.args, dict):
+            record.args = {key: _masked(value) for key, value in record.args.items()}
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_masked(value) for value in record.args)
+        return True
+
+
+class MaskedAccessLog(AccessLogGenerator):
+    """Daphne's access log, with the secrets in its paths masked."""
+
+    def write_entry(self, host, date, request, status=None, length=None, ident=None, user=None) -> None:
+        super().write_entry(host, date, mask_tokens(request), status, length, ident, user)

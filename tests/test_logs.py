@@ -1,0 +1,49 @@
+"""Tokens and file-link signatures never reach a log line (the servers' own access logs are tested with
+real servers in tests/test_live.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from event_calendar.logs import MaskTokens, mask_tokens
+
+TOKEN = "WyIxIiwxXQ:1xZN6v:K3-V9KZZh-mGDnU3qDsmaLJhDFZQ67Z_RC_gk8sUy0s"
+
+
+@pytest.mark.parametrize(
+    ("line", "masked"),
+    [
+        (f"GET /api/v1?token={TOKEN}&ws=1", "GET /api/v1?token=***&ws=1"),
+        (f"POST /uploads?token={TOKEN} 200", "POST /uploads?token=*** 200"),
+        ("GET /uploads/4/cat.png?device=7&sig=abc-DEF_1 200", "GET /uploads/4/cat.png?device=7&sig=*** 200"),
+        (f'"GET /events?x=1&token={TOKEN}#top"', '"GET /events?x=1&token=***#top"'),
+        ("GET /events?mytoken=1&tokens=2", "GET /events?mytoken=1&tokens=2"),
+    ],
+)
+def test_mask_tokens(line, masked):
+    assert mask_tokens(line) == masked
+
+
+def record(msg, args):
+    return logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, msg, args, None)
+
+
+def test_filter_masks_positional_arguments_as_uvicorn_logs_them():
+    entry = record('%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "GET", f"/events?token={TOKEN}", "1.1", 200))
+    assert MaskTokens().filter(entry) is True
+    assert entry.getMessage() == '127.0.0.1:5 - "GET /events?token=*** HTTP/1.1" 200'
+
+
+def test_filter_masks_mapping_arguments_as_daphnes_runserver_logs_them():
+    entry = record("HTTP %(method)s %(path)s %(status)s", {"method": "GET", "path": f"/events?token={TOKEN}",
+                                                           "status": 200})
+    MaskTokens().filter(entry)
+    assert entry.getMessage() == "HTTP GET /events?token=*** 200"
+
+
+def test_filter_masks_the_message_itself():
+    entry = record(f"WebSocket /api/v1?token={TOKEN}&ws=1 [accepted]", ())
+    MaskTokens().filter(entry)
+    assert TOKEN not in entry.getMessage()
