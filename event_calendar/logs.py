@@ -40,6 +40,23 @@ class MaskTokens(logging.Filter):
         return True
 
 
+# Where uvicorn logs requests and socket handshakes, and where Daphne's runserver logs requests.
+ACCESS_LOGGERS = ("uvicorn.access", "uvicorn.error", "django.channels.server")
+
+
+def masked_access_logging() -> dict[str, Any]:
+    """A ``LOGGING`` setting that writes those loggers to the console through ``MaskTokens``."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"mask_tokens": {"()": "event_calendar.logs.MaskTokens"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_tokens"]}},
+        "loggers": {
+            name: {"handlers": ["console"], "level": "INFO", "propagate": False} for name in ACCESS_LOGGERS
+        },
+    }
+
+
 class MaskedAccessLog(AccessLogGenerator):
     """Daphne's access log, with the secrets in its paths masked."""
 

@@ -16,6 +16,8 @@ Development defaults throughout; every value that must change in production come
 import os
 from pathlib import Path
 
+from event_calendar.logs import masked_access_logging
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -122,16 +124,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 
 # Sockets and uploads carry the Remote-Token in their URLs: mask it in the access logs (runserver's, uvicorn's).
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"mask_tokens": {"()": "event_calendar.logs.MaskTokens"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_tokens"]}},
-    "loggers": {
-        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
-        for name in ("django.channels.server", "uvicorn.access", "uvicorn.error")
-    },
-}
+LOGGING = masked_access_logging()
 # Uploaded attachments; the app serves them itself, through signed links.
 MEDIA_ROOT = BASE_DIR / "media"
 

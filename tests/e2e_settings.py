@@ -2,22 +2,13 @@
 
 import os
 
+from event_calendar.logs import masked_access_logging
 from tests.settings import *  # noqa: F403
 
 DEBUG = False
 EVENT_CALENDAR = {"NEW_CALENDAR_OPEN_TO": "editor"}
 # Access logs through Python's logging (uvicorn's), with tokens masked as the README shows.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"mask_tokens": {"()": "event_calendar.logs.MaskTokens"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_tokens"]}},
-    "loggers": {
-        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "uvicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},  # socket handshakes
-        "django.channels.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-    },
-}
+LOGGING = masked_access_logging()
 # One folder for every server process of a site, as several processes of one deployment share their storage.
 MEDIA_ROOT = os.environ["EVENT_CALENDAR_E2E_MEDIA_ROOT"]
 

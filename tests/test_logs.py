@@ -4,10 +4,11 @@ real servers in tests/test_live.py)."""
 from __future__ import annotations
 
 import logging
+import logging.config
 
 import pytest
 
-from event_calendar.logs import MaskTokens, mask_tokens
+from event_calendar.logs import ACCESS_LOGGERS, MaskTokens, mask_tokens, masked_access_logging
 
 TOKEN = "WyIxIiwxXQ:1xZN6v:K3-V9KZZh-mGDnU3qDsmaLJhDFZQ67Z_RC_gk8sUy0s"
 
@@ -47,3 +48,15 @@ def test_filter_masks_the_message_itself():
     entry = record(f"WebSocket /api/v1?token={TOKEN}&ws=1 [accepted]", ())
     MaskTokens().filter(entry)
     assert TOKEN not in entry.getMessage()
+
+
+def test_the_access_logging_setting_puts_the_filter_on_every_access_logger():
+    config = masked_access_logging()
+    logging.config.dictConfig(config)
+    try:
+        for name in ACCESS_LOGGERS:
+            (handler,) = logging.getLogger(name).handlers
+            assert any(isinstance(each, MaskTokens) for each in handler.filters)
+    finally:
+        for name in ACCESS_LOGGERS:
+            logging.getLogger(name).handlers.clear()
