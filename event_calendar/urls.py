@@ -35,5 +35,6 @@ urlpatterns = [
     path("login", views.login, name="login"),
     path("logout", views.LogoutView.as_view(), name="logout"),
     path("api/v1", views.RemoteDiscoveryView.as_view(), name="remote"),
+    path("openapi.json", views.openapi, name="openapi"),
     re_path(r"^(?P<path>.*)$", views.not_found),
 ]

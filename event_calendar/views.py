@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
@@ -36,6 +36,7 @@ from .consumers import MAX_CALLS, unknown_service_result
 from .exceptions import LengthRequired, UploadTooLarge, exception_handler, json_error
 from .files import clean_content_type, clean_file_name, file_response
 from .models import Attachment, Calendar, CalendarPreference, Event, sidebar_of
+from .openapi import openapi_document
 from .parsers import JSONBodyParser, UploadParser
 from .serializers import (
     MAX_ID,
@@ -364,6 +365,15 @@ def demo_user(raw_id: str):
     if str(pk) != raw_id or (isinstance(pk, int) and not 0 < pk <= MAX_ID):
         return None
     return User.objects.filter(pk=pk, is_active=True, is_staff=False, is_superuser=False).first()
+
+
+@csrf_exempt
+def openapi(request: HttpRequest) -> HttpResponse:
+    """``GET openapi.json``: the OpenAPI document of these routes, for anyone (it holds no data)."""
+    if request.method not in ("GET", "HEAD"):
+        return json_error(_("Method not allowed."), 405)
+    document_url = request.build_absolute_uri(reverse("event_calendar:openapi"))
+    return JsonResponse(openapi_document(document_url.removesuffix("/openapi.json")))
 
 
 @csrf_exempt
