@@ -36,5 +36,6 @@ urlpatterns = [
     path("logout", views.LogoutView.as_view(), name="logout"),
     path("api/v1", views.RemoteDiscoveryView.as_view(), name="remote"),
     path("openapi.json", views.openapi, name="openapi"),
+    path("asyncapi.json", views.asyncapi, name="asyncapi"),
     re_path(r"^(?P<path>.*)$", views.not_found),
 ]

@@ -36,6 +36,7 @@ from .consumers import MAX_CALLS, unknown_service_result
 from .exceptions import LengthRequired, UploadTooLarge, exception_handler, json_error
 from .files import clean_content_type, clean_file_name, file_response
 from .models import Attachment, Calendar, CalendarPreference, Event, sidebar_of
+from .asyncapi import asyncapi_document
 from .openapi import openapi_document
 from .parsers import JSONBodyParser, UploadParser
 from .serializers import (
@@ -374,6 +375,15 @@ def openapi(request: HttpRequest) -> HttpResponse:
         return json_error(_("Method not allowed."), 405)
     document_url = request.build_absolute_uri(reverse("event_calendar:openapi"))
     return JsonResponse(openapi_document(document_url.removesuffix("/openapi.json")))
+
+
+@csrf_exempt
+def asyncapi(request: HttpRequest) -> HttpResponse:
+    """``GET asyncapi.json``: the AsyncAPI document of the ``api/v1`` socket, for anyone."""
+    if request.method not in ("GET", "HEAD"):
+        return json_error(_("Method not allowed."), 405)
+    socket_url = request.build_absolute_uri(reverse("event_calendar:remote"))
+    return JsonResponse(asyncapi_document("ws" + socket_url.removeprefix("http")))
 
 
 @csrf_exempt
