@@ -100,6 +100,21 @@ def schemas() -> dict[str, Any]:
             ),
             "properties": {key: sent for key, (sent, _) in EVENT_FIELDS.items()},
         },
+        "NewEvent": {
+            "description": "On POST: a calendar (type) and both dates, or a cancelled occurrence of a series.",
+            "allOf": [
+                ref("EventInput"),
+                {
+                    "anyOf": [
+                        {"required": ["type", "start_date", "end_date"]},
+                        {
+                            "required": ["type", "recurringEventId", "originalStartTime", "status"],
+                            "properties": {"status": {"const": "cancelled"}},
+                        },
+                    ]
+                },
+            ],
+        },
         "Calendar": {
             "type": "object",
             "properties": {"id": ID, **{key: rendered for key, (_, rendered) in CALENDAR_FIELDS.items()}},
@@ -111,6 +126,7 @@ def schemas() -> dict[str, Any]:
             "description": "label is required on POST; PUT changes only the keys sent.",
             "properties": {key: sent for key, (sent, _) in CALENDAR_FIELDS.items()},
         },
+        "NewCalendar": {"allOf": [ref("CalendarInput"), {"required": ["label"]}]},
         "File": {
             "type": "object",
             "properties": {"id": ID, "name": {"type": "string"}, "url": {"type": "string", "format": "uri"}},
@@ -144,12 +160,10 @@ def schemas() -> dict[str, Any]:
             "required": ["api", "data", "websocket"],
         },
         "Call": {
-            "type": "object",
-            "properties": {
-                "id": {"type": ["string", "integer"]},
-                "name": {"type": "string"},
-                "args": {"type": "array"},
-            },
+            "description": (
+                "go-remote's call, {id, name, args}. Any item is answered, as unknown; an id that is not a "
+                "string or a 64-bit integer is answered as null."
+            ),
         },
         "CallResult": {
             "type": "object",
@@ -174,11 +188,11 @@ def reply(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 ERRORS = {
     "400": reply("The body, a value or a rule is wrong; nothing was changed.", ref("Error")),
     "401": reply("No token, or a token refused.", ref("Error")),
+    "404": reply("No such path, no such id, or one the user may not see.", ref("Error")),
     "413": reply("The body is too large.", ref("Error")),
     "415": reply("The body is not JSON.", ref("Error")),
     "429": reply("Over the REST_THROTTLE_RATE.", ref("Error")),
 }
-NOT_FOUND = {"404": reply("No such id, or one the user may not see.", ref("Error"))}
 FORBIDDEN = {"403": reply("The user may see this but not change it.", ref("Error"))}
 ID_PARAMETER = [{"name": "id", "in": "path", "required": True, "schema": ID}]
 
@@ -197,14 +211,14 @@ def paths() -> dict[str, Any]:
             "post": operation(
                 "Create an event",
                 {"200": reply("The new event's id.", ref("Created")), **FORBIDDEN},
-                requestBody={"required": True, **json_body(ref("EventInput"))},
+                requestBody={"required": True, **json_body(ref("NewEvent"))},
             ),
         },
         "/events/{id}": {
             "parameters": ID_PARAMETER,
             "put": operation(
                 "Change the keys sent",
-                {"200": reply("Changed.", ref("Empty")), **NOT_FOUND, **FORBIDDEN},
+                {"200": reply("Changed.", ref("Empty")), **FORBIDDEN},
                 requestBody={"required": True, **json_body(ref("EventInput"))},
             ),
             "delete": operation(
@@ -220,14 +234,14 @@ def paths() -> dict[str, Any]:
             "post": operation(
                 "Create a calendar, owned by the user",
                 {"200": reply("The new calendar's id.", ref("Created")), **FORBIDDEN},
-                requestBody={"required": True, **json_body(ref("CalendarInput"))},
+                requestBody={"required": True, **json_body(ref("NewCalendar"))},
             ),
         },
         "/calendars/{id}": {
             "parameters": ID_PARAMETER,
             "put": operation(
                 "Change the keys sent (active: for this user only)",
-                {"200": reply("Changed.", ref("Empty")), **NOT_FOUND, **FORBIDDEN},
+                {"200": reply("Changed.", ref("Empty")), **FORBIDDEN},
                 requestBody={"required": True, **json_body(ref("CalendarInput"))},
             ),
             "delete": operation(
