@@ -19,6 +19,7 @@ POSITIVE_INTEGER_KEYS = (
     "SOCKET_MAX_FRAME_SIZE",
     "SOCKET_MAX_FRAMES_PER_MINUTE",
 )
+CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/(\*|[a-z0-9][a-z0-9.+-]*)")
 RATE = re.compile(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)")
 
 
@@ -77,6 +78,18 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
             Error(
                 f"{SETTING_NAME}['NEW_CALENDAR_OPEN_TO'] must be \"\" (private), \"viewer\" or \"editor\".",
                 id="event_calendar.E008",
+            )
+        )
+    accepted = app_settings.UPLOAD_CONTENT_TYPES
+    if accepted is not None and not (
+        isinstance(accepted, list | tuple)
+        and all(isinstance(item, str) and CONTENT_TYPE.fullmatch(item) for item in accepted)
+    ):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['UPLOAD_CONTENT_TYPES'] must be None or a list of content types.",
+                hint='For example ["image/*", "application/pdf"].',
+                id="event_calendar.E010",
             )
         )
     rate = app_settings.REST_THROTTLE_RATE

@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "DEMO_LOGIN": False,
     # Largest accepted upload, in bytes.
     "UPLOAD_MAX_SIZE": 10 * 1024 * 1024,
+    # Content types accepted for upload, e.g. ["image/*", "application/pdf"]; None accepts any (files that
+    # could run script are always downloaded, never shown inline).
+    "UPLOAD_CONTENT_TYPES": None,
     # Alias in Django's STORAGES that keeps uploaded files.
     "UPLOAD_STORAGE": "default",
     # Folder inside that storage for uploaded files.

@@ -36,6 +36,12 @@ class UploadTooLarge(RequestTooLarge):
         super().__init__(_("The file is larger than the limit of %(limit)d bytes.") % {"limit": limit})
 
 
+class UploadTypeRefused(exceptions.APIException):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_detail = _("Files of this type are not accepted.")
+    default_code = "type_refused"
+
+
 class LengthRequired(exceptions.APIException):
     # Django reads no body without a Content-Length (a chunked upload would arrive empty).
     status_code = status.HTTP_411_LENGTH_REQUIRED

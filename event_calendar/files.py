@@ -8,6 +8,7 @@ import unicodedata
 
 from django.http import FileResponse
 
+from .conf import app_settings
 from .models import Attachment
 
 MAX_NAME_LENGTH = 200
@@ -45,6 +46,15 @@ def clean_file_name(name: str | None) -> str:
         else:
             name = name[:MAX_NAME_LENGTH]
     return name if name not in ("", ".", "..") else "file"
+
+
+def type_is_accepted(content_type: str) -> bool:
+    """Whether ``UPLOAD_CONTENT_TYPES`` accepts the type (``"image/*"`` accepts every image)."""
+    accepted = app_settings.UPLOAD_CONTENT_TYPES
+    if accepted is None:
+        return True
+    family = content_type.split("/")[0] + "/*"
+    return content_type in accepted or family in accepted
 
 
 def clean_content_type(declared: str | None, name: str) -> str:

@@ -190,7 +190,7 @@ ERRORS = {
     "401": reply("No token, or a token refused.", ref("Error")),
     "404": reply("No such path, no such id, or one the user may not see.", ref("Error")),
     "413": reply("The body is too large.", ref("Error")),
-    "415": reply("The body is not JSON.", ref("Error")),
+    "415": reply("The body is not of the type the route takes (or an upload's type is not accepted).", ref("Error")),
     "429": reply("Over the REST_THROTTLE_RATE.", ref("Error")),
 }
 FORBIDDEN = {"403": reply("The user may see this but not change it.", ref("Error"))}

@@ -33,8 +33,8 @@ from . import permissions as policy
 from .authentication import RemoteTokenAuthentication
 from .conf import app_settings
 from .consumers import MAX_CALLS, unknown_service_result
-from .exceptions import LengthRequired, UploadTooLarge, exception_handler, json_error
-from .files import clean_content_type, clean_file_name, file_response
+from .exceptions import LengthRequired, UploadTooLarge, UploadTypeRefused, exception_handler, json_error
+from .files import clean_content_type, clean_file_name, file_response, type_is_accepted
 from .models import Attachment, Calendar, CalendarPreference, Event, sidebar_of
 from .asyncapi import asyncapi_document
 from .openapi import openapi_document
@@ -265,9 +265,12 @@ class UploadView(CalendarAPIView):
         if upload.size > app_settings.UPLOAD_MAX_SIZE:
             raise UploadTooLarge()
         name = clean_file_name(upload.name)
+        content_type = clean_content_type(upload.content_type, name)
+        if not type_is_accepted(content_type):
+            raise UploadTypeRefused()
         attachment = Attachment(
             name=name,
-            content_type=clean_content_type(upload.content_type, name),
+            content_type=content_type,
             size=upload.size,
             uploaded_by=request.user,
         )

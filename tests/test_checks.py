@@ -175,3 +175,15 @@ class CheckLimitTests(SimpleTestCase):
         for rate in ("5/s", "1200/min", "10000/hour", "1/day", None):
             with override_settings(EVENT_CALENDAR={"REST_THROTTLE_RATE": rate}):
                 assert check_settings() == []
+
+
+class CheckUploadTypesTests(SimpleTestCase):
+    def test_e010_not_a_list_of_types(self):
+        for accepted in ("image/*", ["images"], ["image/png", 5], ["Image/PNG"]):
+            with override_settings(EVENT_CALENDAR={"UPLOAD_CONTENT_TYPES": accepted}):
+                assert [message.id for message in check_settings()] == ["event_calendar.E010"], accepted
+
+    def test_e010_not_raised_for_types_families_or_none(self):
+        for accepted in (None, [], ["image/*", "application/pdf", "application/vnd.ms-excel"]):
+            with override_settings(EVENT_CALENDAR={"UPLOAD_CONTENT_TYPES": accepted}):
+                assert check_settings() == []

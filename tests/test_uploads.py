@@ -194,6 +194,28 @@ def test_upload_of_file_at_size_limit_is_accepted(token, settings):
     assert Attachment.objects.get().size == 1000
 
 
+@pytest.mark.parametrize(
+    ("filename", "content_type", "accepted"),
+    [
+        ("cat.png", "image/png", True),
+        ("scan.pdf", "application/pdf", True),
+        ("notes.txt", "text/plain", False),
+        ("page.html", "", False),  # no declared type: judged by the name
+        ("cat.png", "image/svg+xml", True),  # a family: every image (SVG is still never shown inline)
+    ],
+)
+def test_upload_types_outside_the_accepted_list_are_json_415_and_store_nothing(
+    token, media_root, settings, filename, content_type, accepted
+):
+    settings.EVENT_CALENDAR = {**settings.EVENT_CALENDAR, "UPLOAD_CONTENT_TYPES": ["image/*", "application/pdf"]}
+    response = upload(token, filename, b"content", content_type)
+    if accepted:
+        assert response.status_code == 200 and Attachment.objects.get().content_type == content_type
+    else:
+        assert "not accepted" in assert_json_error(response, 415)["message"]
+        assert not Attachment.objects.exists() and not any(media_root.rglob("*.*"))
+
+
 def test_upload_without_content_length_is_json_411_and_stores_nothing(token, media_root):
     # A chunked upload has no Content-Length, and Django would read its body as empty.
     response = upload(token, "small.bin", b"x" * 10, "application/octet-stream", CONTENT_LENGTH="")
