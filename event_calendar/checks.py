@@ -167,3 +167,37 @@ def socket_paths(application: Any, prefix: str = "") -> set[str]:
     if getattr(application, "consumer_class", None) is RemoteEventsConsumer:
         return {prefix}
     return set()
+
+
+@register(Tags.security, deploy=True)
+def check_deployment(**kwargs: Any) -> list[CheckMessage]:
+    """``manage.py check --deploy``: settings that are fine on a developer's machine and not in production."""
+    messages: list[CheckMessage] = []
+    if app_settings.DEMO_LOGIN is True:
+        messages.append(
+            Error(
+                f"{SETTING_NAME}['DEMO_LOGIN'] is on: login?id=N issues tokens without a password whenever "
+                "DEBUG is.",
+                hint="Turn it off in production settings.",
+                id="event_calendar.E011",
+            )
+        )
+    origins = app_settings.SOCKET_ALLOWED_ORIGINS
+    if isinstance(origins, list | tuple) and "*" in origins:
+        messages.append(
+            Warning(
+                f"{SETTING_NAME}['SOCKET_ALLOWED_ORIGINS'] allows every origin: any site a user visits can open a "
+                "socket with a token it holds.",
+                hint="List the origins that serve the widget.",
+                id="event_calendar.W004",
+            )
+        )
+    if app_settings.REST_THROTTLE_RATE is None:
+        messages.append(
+            Warning(
+                f"{SETTING_NAME}['REST_THROTTLE_RATE'] is None: one user can send requests without limit.",
+                hint='Keep a rate such as "1200/min" in production.',
+                id="event_calendar.W005",
+            )
+        )
+    return messages

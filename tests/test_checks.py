@@ -9,7 +9,7 @@ from django.test.utils import override_settings
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import path
 
-from event_calendar.checks import check_settings, check_socket_wiring
+from event_calendar.checks import check_deployment, check_settings, check_socket_wiring
 from event_calendar.routing import websocket_urlpatterns
 
 
@@ -187,3 +187,32 @@ class CheckUploadTypesTests(SimpleTestCase):
         for accepted in (None, [], ["image/*", "application/pdf", "application/vnd.ms-excel"]):
             with override_settings(EVENT_CALENDAR={"UPLOAD_CONTENT_TYPES": accepted}):
                 assert check_settings() == []
+
+
+class CheckDeploymentTests(SimpleTestCase):
+    def deploy_ids(self) -> list[str]:
+        return [message.id for message in check_deployment()]
+
+    @override_settings(EVENT_CALENDAR={"DEMO_LOGIN": True}, DEBUG=False)
+    def test_e011_demo_login_on(self):
+        assert self.deploy_ids() == ["event_calendar.E011"]
+
+    @override_settings(EVENT_CALENDAR={"SOCKET_ALLOWED_ORIGINS": ["https://app.example.com", "*"]})
+    def test_w004_every_origin(self):
+        assert self.deploy_ids() == ["event_calendar.W004"]
+
+    @override_settings(EVENT_CALENDAR={"REST_THROTTLE_RATE": None})
+    def test_w005_no_throttle(self):
+        assert self.deploy_ids() == ["event_calendar.W005"]
+
+    @override_settings(EVENT_CALENDAR={})
+    def test_nothing_for_the_defaults(self):
+        assert self.deploy_ids() == []
+
+    @override_settings(EVENT_CALENDAR={"DEMO_LOGIN": True})
+    def test_only_under_deploy(self):
+        from django.core import checks
+
+        assert "event_calendar.E011" not in [message.id for message in checks.run_checks()]
+        deployment = checks.run_checks(include_deployment_checks=True)
+        assert "event_calendar.E011" in [message.id for message in deployment]
