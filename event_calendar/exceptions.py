@@ -12,7 +12,7 @@ from django.core import signals
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -56,10 +56,19 @@ def error_body(message: str, errors: Any = None) -> dict[str, Any]:
     return body
 
 
+def private(response: HttpResponse) -> HttpResponse:
+    """Headers of every reply that may carry a user's data or token: kept by no cache, never sniffed."""
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def json_error(message: str, status_code: int) -> JsonResponse:
     """The error reply for the plain Django views (file downloads, login, unknown paths)."""
-    return JsonResponse(
-        error_body(message), status=status_code, json_dumps_params={"separators": (",", ":"), "ensure_ascii": False}
+    return private(
+        JsonResponse(
+            error_body(message), status=status_code, json_dumps_params={"separators": (",", ":"), "ensure_ascii": False}
+        )
     )
 
 

@@ -37,5 +37,6 @@ urlpatterns = [
     path("api/v1", views.RemoteDiscoveryView.as_view(), name="remote"),
     path("openapi.json", views.openapi, name="openapi"),
     path("asyncapi.json", views.asyncapi, name="asyncapi"),
-    re_path(r"^(?P<path>.*)$", views.not_found),
+    # [\s\S], not ".": a path with a newline in it is still under the prefix, and still gets JSON.
+    re_path(r"^(?P<path>[\s\S]*)$", views.not_found),
 ]

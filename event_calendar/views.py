@@ -33,7 +33,14 @@ from . import permissions as policy
 from .authentication import RemoteTokenAuthentication
 from .conf import app_settings
 from .consumers import MAX_CALLS, unknown_service_result
-from .exceptions import LengthRequired, UploadTooLarge, UploadTypeRefused, exception_handler, json_error
+from .exceptions import (
+    LengthRequired,
+    UploadTooLarge,
+    UploadTypeRefused,
+    exception_handler,
+    json_error,
+    private,
+)
 from .files import clean_content_type, clean_file_name, file_response, type_is_accepted
 from .models import Attachment, Calendar, CalendarPreference, Event, sidebar_of
 from .asyncapi import asyncapi_document
@@ -96,6 +103,9 @@ class CalendarAPIView(APIView):
     def dispatch(self, request, *args, **kwargs):
         with broadcast.request_context():
             return super().dispatch(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        return private(super().finalize_response(request, response, *args, **kwargs))
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -352,7 +362,7 @@ def login(request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return json_error(_("Sign in to the site first."), 401)
-    return HttpResponse(issue_token(user), content_type="text/plain; charset=utf-8")
+    return private(HttpResponse(issue_token(user), content_type="text/plain; charset=utf-8"))
 
 
 def demo_user(raw_id: str):

@@ -1,12 +1,17 @@
 """Settings of the server processes that the end-to-end tests start (see tests/live.py)."""
 
+import json
 import os
 
 from event_calendar.logs import masked_access_logging
 from tests.settings import *  # noqa: F403
 
 DEBUG = False
-EVENT_CALENDAR = {"NEW_CALENDAR_OPEN_TO": "editor"}
+EVENT_CALENDAR = {
+    "NEW_CALENDAR_OPEN_TO": "editor",
+    # A test's own settings, e.g. higher limits for the fuzz tests (tests/live.py, LiveSite(app_settings=...)).
+    **json.loads(os.environ.get("EVENT_CALENDAR_E2E_APP_SETTINGS", "{}")),
+}
 # Access logs through Python's logging (uvicorn's), with tokens masked as the README shows.
 LOGGING = masked_access_logging()
 # One folder for every server process of a site, as several processes of one deployment share their storage.

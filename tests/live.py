@@ -42,10 +42,11 @@ def redis_is_reachable() -> bool:
 class LiveSite:
     """A database, the users in it, and any number of server processes sharing both."""
 
-    def __init__(self, redis: bool = False) -> None:
+    def __init__(self, redis: bool = False, app_settings: dict[str, Any] | None = None) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="event-calendar-e2e-"))
         self.env = {
             **os.environ,
+            "EVENT_CALENDAR_E2E_APP_SETTINGS": json.dumps(app_settings or {}),
             "DJANGO_SETTINGS_MODULE": "tests.e2e_settings",
             "PYTHONPATH": str(ROOT),
             "EVENT_CALENDAR_E2E_MEDIA_ROOT": str(self.directory / "media"),

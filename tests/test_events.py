@@ -539,3 +539,20 @@ def test_integers_beyond_64_bits_in_custom_keys_are_refused(api, calendar):
     body = assert_json_error(api.post("events", widget_event(calendar.pk, big=2**64)), 400)
     assert "extra" in body["errors"]
     assert not Event.objects.exists()
+
+
+def test_replies_carrying_data_or_errors_are_kept_by_no_cache_and_never_sniffed(api, anonymous_api, calendar):
+    for response in (
+        api.get("events"),
+        api.post("events", widget_event(calendar.pk)),
+        anonymous_api.get("events"),
+        api.get("no/such/route"),
+        api.put("events/999", {"text": "x"}),
+    ):
+        assert response["Cache-Control"] == "no-store", response.status_code
+        assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["events/1%0A", "uploads/-7/x%0Ay", "%0A", "events%0D%0A/1"])
+def test_paths_with_line_breaks_under_the_prefix_are_json_404s(api, path):
+    assert_json_error(api.get(path), 404)

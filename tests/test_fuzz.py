@@ -49,7 +49,8 @@ EXCLUDED_CHECKS = [schemathesis.checks.positive_data_acceptance]
 @pytest.fixture(scope="module")
 def site():
     # uvicorn hands every request to the app; Daphne answers a malformed multipart body itself (README).
-    site = LiveSite()
+    # No throttle, and room for the socket's frames: the fuzzer sends far more than any client.
+    site = LiveSite(app_settings={"REST_THROTTLE_RATE": None, "SOCKET_MAX_FRAMES_PER_MINUTE": 1_000_000})
     base = site.start_server(server="uvicorn")
     token = site.tokens("fuzzer")["fuzzer"]
     yield base, token
