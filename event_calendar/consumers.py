@@ -47,6 +47,7 @@ REVOKED = 4001
 # What a hub sends itself to stop reading, and how long it waits for that.
 STOP = "event_calendar.hub.stop"
 STOP_TIMEOUT = 10
+MEMBERSHIP_RENEWAL = 300  # seconds
 
 
 @database_sync_to_async
@@ -79,6 +80,10 @@ def uploads_url(scope: dict[str, Any]) -> str:
     scheme = {"wss": "https"}.get(scope.get("scheme"), "http")
     request = ASGIRequest({**scope, "type": "http", "method": "GET", "scheme": scheme}, io.BytesIO())
     return request.build_absolute_uri(reverse("event_calendar:uploads"))
+
+
+class ConnectionClosing(Exception):
+    """A frame could not be sent: the connection is going."""
 
 
 class FrameAllowance:
@@ -157,15 +162,17 @@ class Hub:
         self.lock = asyncio.Lock()
 
     async def add(self, socket: RemoteEventsConsumer) -> None:
+        """Hand ``socket`` the changes from now on; raises, changing nothing, when the layer cannot be joined."""
         async with self.lock:
-            self.sockets.add(socket)
             if self.channel is None:
-                self.channel = await self.layer.new_channel()
-                await self.layer.group_add(broadcast.GROUP, self.channel)
+                channel = await self.layer.new_channel()
+                await self.layer.group_add(broadcast.GROUP, channel)
+                self.channel = channel
                 self.tasks = [
-                    asyncio.create_task(self.receive(self.channel)),
-                    asyncio.create_task(self.keep_membership(self.channel)),
+                    asyncio.create_task(self.receive(channel)),
+                    asyncio.create_task(self.keep_membership(channel)),
                 ]
+            self.sockets.add(socket)
 
     async def remove(self, socket: RemoteEventsConsumer) -> None:
         async with self.lock:
@@ -173,28 +180,40 @@ class Hub:
             if self.sockets or self.channel is None:
                 return
             channel, (receiver, renewal) = self.channel, self.tasks
+            # From here the receiver hands out nothing more, and ends at its next turn at the latest.
             self.channel, self.tasks = None, []
             renewal.cancel()
-            await self.layer.group_discard(broadcast.GROUP, channel)
-            # The receiver stops when it reads this: cancelling a blocking read from Redis can leave it
-            # waiting until the read times out.
             try:
+                await self.layer.group_discard(broadcast.GROUP, channel)
+                # The receiver stops when it reads this: cancelling a blocking read from Redis can leave it
+                # waiting until the read times out.
                 await self.layer.send(channel, {"type": STOP})
             except Exception:
+                logger.exception("Could not leave the broadcast group")
                 receiver.cancel()
+                return
             await asyncio.wait([receiver], timeout=STOP_TIMEOUT)
             receiver.cancel()
 
     async def receive(self, channel: str) -> None:
-        while True:
+        failing = False
+        while self.channel == channel:
             try:
+                if failing:
+                    # The layer may have lost the group meanwhile (Redis restarted without its data).
+                    await self.layer.group_add(broadcast.GROUP, channel)
                 message = await self.layer.receive(channel)
             except Exception:
-                # A failed read (Redis restarting, a timeout) must not end delivery for the whole process.
-                logger.exception("Could not read live updates from the channel layer")
+                # A failed read must not end delivery for the whole process: try again, logging once.
+                if not failing:
+                    logger.exception("Could not read live updates from the channel layer; retrying")
+                failing = True
                 await asyncio.sleep(1)
                 continue
-            if message.get("type") == STOP:
+            if failing:
+                logger.warning("Reading live updates from the channel layer again")
+                failing = False
+            if message.get("type") == STOP or self.channel != channel:
                 return
             self.hand_out(message)
 
@@ -209,8 +228,9 @@ class Hub:
             socket.post(message)
 
     async def keep_membership(self, channel: str) -> None:
-        # Channel layers drop group members after ``group_expiry`` (a day by default); a tab stays open longer.
-        interval = max(getattr(self.layer, "group_expiry", 86400) / 2, 1)
+        # Channel layers drop group members after ``group_expiry`` (a day by default), and a tab stays open
+        # longer; renewing every few minutes also rejoins a layer that lost its data without an error.
+        interval = max(min(getattr(self.layer, "group_expiry", 86400) / 2, MEMBERSHIP_RENEWAL), 1)
         while True:
             await asyncio.sleep(interval)
             try:
@@ -356,10 +376,14 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
 
     async def handle_messages(self) -> None:
         try:
-            while self.inbox:
+            while self.inbox and self.ready:
                 message = self.inbox.popleft()
                 try:
                     await getattr(self, message["type"].replace(".", "_"))(message)
+                except ConnectionClosing:
+                    # What is still queued can no longer be sent either.
+                    self.ready = False
+                    self.inbox.clear()
                 except Exception:
                     logger.exception("Could not handle a live update for a socket")
         finally:
@@ -458,6 +482,13 @@ class RemoteEventsConsumer(AsyncWebsocketConsumer):
 
     def signed_link(self, match: re.Match) -> str:
         return self.links.url(int(match[1]), unquote(match[2]))
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        try:
+            await super().send(text_data, bytes_data, close)
+        except Exception as error:
+            # ASGI servers raise on a socket that is closing (uvicorn: ClientDisconnected).
+            raise ConnectionClosing() from error
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
