@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import socket
+import subprocess
+import time
 
 import pytest
 import websockets
 
-from .live import LiveSite, redis_is_reachable, request
+from .live import LiveSite, free_port, redis_is_reachable, request
 
 RECEIVE_TIMEOUT = 2.0  # a deadline for frames that must come, not a speed target
 QUIET = 0.5
@@ -183,3 +187,64 @@ async def test_a_refused_token_cannot_open_the_socket(single_process):
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
         await websockets.connect(url)
     assert refused.value.response.status_code == 403
+
+
+class OwnRedis:
+    """A Redis server of the test's own, on a free port, that it can stop and start again (empty)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+async def test_live_updates_come_back_by_themselves_after_redis_restarts_empty():
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required under CI")
+        pytest.skip("redis-server is not installed")
+    redis = OwnRedis()
+    site = LiveSite(redis=True)
+    site.env["EVENT_CALENDAR_TEST_REDIS_URL"] = redis.url
+    try:
+        first, second = site.start_server(), site.start_server()
+        alice, bob = await connected_clients((site, [first, second]))
+        _, created = await alice.rest("POST", "calendars", {"label": "Before"})
+        assert (await bob.next_value())["calendar"]["id"] == created["id"]
+
+        redis.stop()
+        await asyncio.sleep(0.5)
+        redis.start()  # without the group memberships: every process must join again by itself
+        deadline = time.monotonic() + 15
+        while True:
+            status, created = await alice.rest("POST", "calendars", {"label": "After"})
+            try:
+                value = await bob.next_value()
+                break
+            except TimeoutError:
+                assert time.monotonic() < deadline, "no live update 15 seconds after Redis came back"
+        assert status == 200 and value["calendar"]["id"] == created["id"]
+        await alice.assert_silent()
+        await alice.close()
+        await bob.close()
+    finally:
+        site.close()
+        redis.stop()
