@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from event_calendar.models import Calendar, Event
 
@@ -556,3 +556,18 @@ def test_replies_carrying_data_or_errors_are_kept_by_no_cache_and_never_sniffed(
 @pytest.mark.parametrize("path", ["events/1%0A", "uploads/-7/x%0Ay", "%0A", "events%0D%0A/1"])
 def test_paths_with_line_breaks_under_the_prefix_are_json_404s(api, path):
     assert_json_error(api.get(path), 404)
+
+
+def test_an_unexpected_error_is_a_json_500_that_tells_the_client_nothing(token, calendar, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail from inside the server")
+
+    monkeypatch.setattr("event_calendar.views.render_events", broken)
+    api = WidgetClient(token)
+    api.http = Client(raise_request_exception=False)
+
+    response = api.get("events")
+
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert response.json() == {"status": "error", "message": "Internal server error."}
+    assert "secret detail" in caplog.text  # logged for the site's operators, not sent
