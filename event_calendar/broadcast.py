@@ -31,7 +31,7 @@ from django.db.models import Model, QuerySet
 
 from .models import Attachment, Calendar, CalendarGrant, CalendarPreference, Device, Event
 from .permissions import CalendarAccess
-from .serializers import FileLinks, render_calendars, render_events
+from .serializers import FileLinks, render_calendars, render_event
 
 logger = logging.getLogger("event_calendar")
 
@@ -157,10 +157,10 @@ class Change:
         deleted = {"type": "delete-event", "event": {"id": self.object_id}}
         if self.verb == "delete":
             return {"calendars": self.calendars, "frames": {"delete": event_frame("events", deleted)}}
-        rendered = render_events(Event.objects.filter(pk=self.object_id), MarkedFileLinks())
-        if not rendered:
+        stored = Event.objects.filter(pk=self.object_id).first()
+        if stored is None:
             return None
-        event = rendered[0]
+        event = render_event(stored, MarkedFileLinks())
         calendars = [pk for pk in self.calendars if pk != event["type"]] + [event["type"]]
         frames = {self.verb: event_frame("events", {"type": self.action, "event": event})}
         if len(calendars) > 1:

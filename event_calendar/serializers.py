@@ -488,7 +488,29 @@ def render_events(events: QuerySet[Event], links: FileLinks) -> list[dict[str, A
     return [_render_event_row(row, files.get(row[0], [])) for row in rows]
 
 
-def _render_event_row(row: tuple[Any, ...], files: list[dict[str, Any]]) -> dict[str, Any]:
+# The model attribute behind each column: the computed ones read one field each.
+EVENT_ATTRIBUTES = tuple(
+    EVENT_COMPUTED[column].get_source_expressions()[0].name if column in EVENT_COMPUTED else column
+    for column in EVENT_COLUMNS
+)
+
+
+def render_event(event: Event, links: FileLinks) -> dict[str, Any]:
+    """One event as ``render_events`` renders it, from the instance as loaded (a live update renders one
+    event per change, where building the list's query would cost more than the rest)."""
+    attachments = Attachment.objects.filter(event_id=event.pk).order_by("pk").values_list("pk", "name")
+    row = tuple(getattr(event, attribute) for attribute in EVENT_ATTRIBUTES)
+    return _render_event_row(row, [links.render(pk, name) for pk, name in attachments], decode=_loaded)
+
+
+def _loaded(value: Any) -> Any:
+    return value
+
+
+def _render_event_row(
+    row: tuple[Any, ...], files: list[dict[str, Any]], decode: Callable[[Any], Any] = json_column
+) -> dict[str, Any]:
+    """``decode`` reads the JSON columns: text from a row, values already decoded from an instance."""
     (
         pk, calendar_id, text, details, start, end, all_day, background, border, text_color, readonly,
         drag_move, drag_resize, rrule, series_start, series_end, recurring, series_id, original_start,
@@ -527,9 +549,10 @@ def _render_event_row(row: tuple[Any, ...], files: list[dict[str, Any]]) -> dict
         event["originalStartTime"] = instant_text(original_start)
     if status:
         event["status"] = status
-    if section is not None and section != "null":
-        event["section"] = json_column(section)
-    extra = json_column(extra)
+    section = decode(section)
+    if section is not None:
+        event["section"] = section
+    extra = decode(extra)
     if extra:
         event.update(extra)
     return event

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from event_calendar.serializers import CalendarSerializer, EventSerializer
+from event_calendar.models import Event
+from event_calendar.serializers import CalendarSerializer, EventSerializer, FileLinks, render_event, render_events
 
 from .conftest import widget_event
+from .test_uploads import upload
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +59,23 @@ def test_a_rendered_calendar_posted_back_renders_the_same(api):
     second_id = api.post("calendars", {**first, "id": "temp://1707553800778"}).json()["id"]
     second = {calendar["id"]: calendar for calendar in api.get("calendars").json()}[second_id]
     assert {**second, "id": first_id} == first
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        FULL_EVENT,
+        {"section": "null", "start_date": "2024-02-10T08:30:00.123456Z", "custom": {"a": [1, None]}},
+        {"section": 0, "allDay": True, "color": {"textColor": "#000"}},
+        {},
+    ],
+)
+def test_one_event_renders_from_its_instance_as_from_its_row(api, calendar, token, fields):
+    file = upload(token).json()
+    series_id = api.post("events", widget_event(calendar.pk, files=[file], **fields)).json()["id"]
+    cancelled_id = api.post("events", {"type": calendar.pk, "recurringEventId": series_id, "status": "cancelled",
+                                       "originalStartTime": "2024-02-11T08:30:00.000Z"}).json()["id"]
+    links = FileLinks("http://testserver/calendar/api/uploads", 7)
+    for pk in (series_id, cancelled_id):
+        (from_row,) = render_events(Event.objects.filter(pk=pk), links)
+        assert render_event(Event.objects.get(pk=pk), links) == from_row
