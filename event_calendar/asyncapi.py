@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .conf import app_settings
-from .consumers import CHANNELS, MAX_CALLS
+from .consumers import CHANNELS, MAX_CALLS, REVOKED
 from .openapi import ID, package_version, schemas
 
 CHANGE_TYPES = {"events": "event", "calendars": "calendar"}
@@ -79,7 +79,7 @@ def frame_schemas() -> dict[str, Any]:
             "description": "Without a name (or with the client's 'key' instead), from every channel.",
             "properties": {
                 "action": {"const": "unsubscribe"},
-                "name": channel_name,
+                "name": {"enum": [*CHANNELS, ""]},
                 "key": {"type": "string"},
             },
         },
@@ -130,7 +130,11 @@ def asyncapi_document(socket_url: str) -> dict[str, Any]:
         "channels": {
             "live": {
                 "address": f"/api/{address}",
-                "description": "Open with ?token=<Remote-Token>&ws=1; a refused token is refused at the handshake.",
+                "description": (
+                    "Open with ?token=<Remote-Token>&ws=1; a refused token is refused at the handshake. The server "
+                    f"closes an open socket with code {REVOKED} when its token is revoked (logout, the admin) or "
+                    "its user deactivated: reconnecting with that token is refused."
+                ),
                 "messages": {name: message(*details) for name, details in frames.items()},
                 "bindings": {
                     "ws": {

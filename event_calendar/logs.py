@@ -12,15 +12,26 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from daphne.access import AccessLogGenerator
 
-SECRET_IN_QUERY = re.compile(r"([?&](?:token|sig)=)[^&#\s\"']+")
+# A query parameter: its separator, its (maybe percent-encoded) name, and its value.
+QUERY_PARAMETER = re.compile(r"([?&;])([^=&;#\s\"']*)=([^&;#\s\"']*)")
+SECRET_NAMES = frozenset({"token", "sig"})
 MASK = "***"
 
 
 def mask_tokens(text: str) -> str:
-    return SECRET_IN_QUERY.sub(rf"\g<1>{MASK}", text)
+    """Masks the values of ``token`` and ``sig``, however their names are spelled (``%74oken``, ``TOKEN``,
+    ``token%00``): servers decode names, so a log must judge them decoded too."""
+    return QUERY_PARAMETER.sub(_mask_secret, text)
+
+
+def _mask_secret(match: re.Match) -> str:
+    separator, name, value = match.groups()
+    plain = "".join(character for character in unquote(name) if character.isalnum()).lower()
+    return f"{separator}{name}={MASK}" if plain in SECRET_NAMES and value else match[0]
 
 
 def _masked(value: Any) -> Any:

@@ -197,14 +197,22 @@ FORBIDDEN = {"403": reply("The user may see this but not change it.", ref("Error
 ID_PARAMETER = [{"name": "id", "in": "path", "required": True, "schema": ID}]
 
 
+# GET requests may carry the token as ?token= (the widget's uploader and socket cannot send headers).
+HEADER_OR_QUERY_TOKEN = [{"RemoteToken": []}, {"TokenQuery": []}]
+
+
 def operation(summary: str, responses: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {"summary": summary, "responses": {**responses, **ERRORS}, **fields}
+
+
+def read(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    return operation(summary, responses, security=HEADER_OR_QUERY_TOKEN)
 
 
 def paths() -> dict[str, Any]:
     return {
         "/events": {
-            "get": operation(
+            "get": read(
                 "Every event the user may see",
                 {"200": reply("The events.", {"type": "array", "items": ref("Event")})},
             ),
@@ -227,7 +235,7 @@ def paths() -> dict[str, Any]:
             ),
         },
         "/calendars": {
-            "get": operation(
+            "get": read(
                 "Every calendar the user may see, with their readonly and active",
                 {"200": reply("The calendars.", {"type": "array", "items": ref("Calendar")})},
             ),
@@ -256,7 +264,7 @@ def paths() -> dict[str, Any]:
                     "200": reply("The file, with a link signed for this device.", ref("File")),
                     "411": reply("No Content-Length.", ref("Error")),
                 },
-                security=[{"RemoteToken": []}, {"TokenQuery": []}],
+                security=HEADER_OR_QUERY_TOKEN,
                 requestBody={
                     "required": True,
                     "content": {
@@ -319,7 +327,7 @@ def paths() -> dict[str, Any]:
             ),
         },
         "/api/v1": {
-            "get": operation(
+            "get": read(
                 "Live-update discovery for the widget's RemoteEvents client",
                 {"200": reply("Sockets on.", ref("Discovery"))},
             ),

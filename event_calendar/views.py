@@ -96,6 +96,8 @@ class CalendarAPIView(APIView):
     content_negotiation_class = JSONOnlyNegotiation
     throttle_classes = [UserRateThrottle]
     versioning_class = None
+    # No OPTIONS metadata (it names the views); cross-origin preflights are the CORS middleware's.
+    metadata_class = None
 
     def get_exception_handler(self):
         return exception_handler
@@ -292,7 +294,9 @@ class UploadView(CalendarAPIView):
 
 class LogoutView(CalendarAPIView):
     """``POST logout``: refuse the calling device's token from now on and close its sockets (a page's
-    sign-out). The user's other devices keep theirs."""
+    sign-out). The user's other devices keep theirs. Not throttled: a user over the rate can still sign out."""
+
+    throttle_classes: list[type] = []
 
     def post(self, request):
         revoke_device(request.auth)

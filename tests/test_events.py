@@ -571,3 +571,8 @@ def test_an_unexpected_error_is_a_json_500_that_tells_the_client_nothing(token, 
     assert response.status_code == 500 and response["Content-Type"] == "application/json"
     assert response.json() == {"status": "error", "message": "Internal server error."}
     assert "secret detail" in caplog.text  # logged for the site's operators, not sent
+
+
+def test_options_answers_no_metadata_about_the_views(api):
+    body = assert_json_error(api.request("OPTIONS", "events"), 405)
+    assert "Event" not in str(body)

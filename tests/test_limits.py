@@ -33,3 +33,13 @@ def test_requests_over_the_users_rate_get_a_json_429_with_retry_after(user, othe
     assert 0 < int(response["Retry-After"]) <= 60
     assert not Calendar.objects.filter(label="One too many").exists()
     assert WidgetClient(issue_token(other_user)).get("events").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("three_a_minute")
+def test_a_user_over_the_rate_can_still_log_out(user):
+    device = WidgetClient(issue_token(user))
+    assert [device.get("events").status_code for _ in range(4)] == [200, 200, 200, 429]
+
+    assert device.post("logout").json() == {}
+    assert_json_error(device.get("events"), 401)

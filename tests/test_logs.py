@@ -21,6 +21,12 @@ TOKEN = "WyIxIiwxXQ:1xZN6v:K3-V9KZZh-mGDnU3qDsmaLJhDFZQ67Z_RC_gk8sUy0s"
         ("GET /uploads/4/cat.png?device=7&sig=abc-DEF_1 200", "GET /uploads/4/cat.png?device=7&sig=*** 200"),
         (f'"GET /events?x=1&token={TOKEN}#top"', '"GET /events?x=1&token=***#top"'),
         ("GET /events?mytoken=1&tokens=2", "GET /events?mytoken=1&tokens=2"),
+        (f"GET /events?%74oken={TOKEN}", "GET /events?%74oken=***"),
+        (f"GET /events?%74%6F%6B%65%6E={TOKEN}&x=1", "GET /events?%74%6F%6B%65%6E=***&x=1"),
+        (f"GET /events?x=1;token={TOKEN}", "GET /events?x=1;token=***"),
+        (f"GET /events?token%00={TOKEN} 401", "GET /events?token%00=*** 401"),
+        (f"GET /events?TOKEN={TOKEN}", "GET /events?TOKEN=***"),
+        ("GET /events?token=", "GET /events?token="),
     ],
 )
 def test_mask_tokens(line, masked):
