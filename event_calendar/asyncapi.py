@@ -9,13 +9,9 @@ from urllib.parse import urlsplit
 
 from .conf import app_settings
 from .consumers import CHANNELS, MAX_CALLS, REVOKED
-from .openapi import ID, package_version, schemas
+from .openapi import ID, package_version, ref, schemas
 
 CHANGE_TYPES = {"events": "event", "calendars": "calendar"}
-
-
-def component(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def frame(action: str, **properties: Any) -> dict[str, Any]:
@@ -29,7 +25,7 @@ def frame(action: str, **properties: Any) -> dict[str, Any]:
 def change(channel: str) -> dict[str, Any]:
     """``{"type": "add-event", "event": {...}}`` and the like: the whole object, or only its id when deleted."""
     key = CHANGE_TYPES[channel]
-    whole = component(key.capitalize())
+    whole = ref(key.capitalize())
     return {
         "oneOf": [
             {
@@ -61,7 +57,7 @@ def frame_schemas() -> dict[str, Any]:
                         "type": "object",
                         "properties": {
                             "name": {"const": channel},
-                            "value": component(f"{key.capitalize()}Change"),
+                            "value": ref(f"{key.capitalize()}Change"),
                         },
                         "required": ["name", "value"],
                     }
@@ -71,7 +67,7 @@ def frame_schemas() -> dict[str, Any]:
         ),
         "EventChange": change("events"),
         "CalendarChange": change("calendars"),
-        "ResultFrame": frame("result", body={"type": "array", "items": component("CallResult")}),
+        "ResultFrame": frame("result", body={"type": "array", "items": ref("CallResult")}),
         "ErrorFrame": frame("error", body={"type": "string"}),
         "SubscribeFrame": frame("subscribe", name=channel_name),
         "UnsubscribeFrame": {
@@ -83,7 +79,7 @@ def frame_schemas() -> dict[str, Any]:
                 "key": {"type": "string"},
             },
         },
-        "CallFrame": frame("call", body={"type": "array", "maxItems": MAX_CALLS, "items": component("Call")}),
+        "CallFrame": frame("call", body={"type": "array", "maxItems": MAX_CALLS, "items": ref("Call")}),
     }
 
 
@@ -105,7 +101,7 @@ def message(schema: str, summary: str) -> dict[str, Any]:
         "name": schema,
         "summary": summary,
         "contentType": "application/json",
-        "payload": component(schema),
+        "payload": ref(schema),
     }
 
 
@@ -148,22 +144,13 @@ def asyncapi_document(socket_url: str) -> dict[str, Any]:
             }
         },
         "operations": {
-            **{
-                f"send{name.capitalize()}": {
-                    "action": "send",
-                    "channel": {"$ref": "#/channels/live"},
-                    "messages": [{"$ref": f"#/channels/live/messages/{name}"}],
-                }
-                for name in SERVER_FRAMES
-            },
-            **{
-                f"receive{name.capitalize()}": {
-                    "action": "receive",
-                    "channel": {"$ref": "#/channels/live"},
-                    "messages": [{"$ref": f"#/channels/live/messages/{name}"}],
-                }
-                for name in CLIENT_FRAMES
-            },
+            f"{action}{name.capitalize()}": {
+                "action": action,
+                "channel": {"$ref": "#/channels/live"},
+                "messages": [{"$ref": f"#/channels/live/messages/{name}"}],
+            }
+            for action, names in (("send", SERVER_FRAMES), ("receive", CLIENT_FRAMES))
+            for name in names
         },
         "components": {"schemas": {**schemas(), **frame_schemas()}},
     }

@@ -36,7 +36,7 @@ from .models import Calendar, Device, Event, sidebar_of
 from .permissions import CalendarAccess, Principal, calendar_roles, role_in, shows_readonly
 from .serializers import FileLinks, render_calendars, render_events
 from .tokens import InvalidToken, read_token
-from .validators import validate_storable_text
+from .validators import fits_64_bits, validate_storable_text
 
 logger = logging.getLogger("event_calendar")
 
@@ -524,7 +524,7 @@ def echoable_call_id(call_id: Any) -> bool:
     if isinstance(call_id, bool):
         return False
     if isinstance(call_id, int):
-        return -(2**63) <= call_id < 2**63
+        return fits_64_bits(call_id)
     if isinstance(call_id, str) and len(call_id) <= MAX_CALL_ID_LENGTH:
         try:
             validate_storable_text(call_id)

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from .conf import app_settings
+from .consumers import MAX_CALLS
 from .serializers import COLOR_KEYS, ISO_INSTANT, MAX_ID, TEXT_MAX_LENGTH
 
 # The wire's instants on the way out: UTC with milliseconds (``serializers.format_instant``).
@@ -336,7 +337,7 @@ def paths() -> dict[str, Any]:
                 {"200": reply("One result per call.", {"type": "array", "items": ref("CallResult")})},
                 requestBody={
                     "required": True,
-                    **json_body({"type": "array", "maxItems": 100, "items": ref("Call")}),
+                    **json_body({"type": "array", "maxItems": MAX_CALLS, "items": ref("Call")}),
                 },
             ),
         },

@@ -30,7 +30,7 @@ from rest_framework import serializers
 from . import permissions as policy
 from .conf import app_settings
 from .models import Attachment, Calendar, Event
-from .validators import validate_color, validate_storable_json, validate_storable_text
+from .validators import fits_64_bits, validate_color, validate_storable_json, validate_storable_text
 
 MAX_ID = 2**63 - 1
 TEXT_MAX_LENGTH = 65_536
@@ -285,7 +285,7 @@ def check_numbers(value: Any) -> None:
         item = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
             raise serializers.ValidationError({"extra": [_("Numbers must be finite.")]})
-        if isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**63:
+        if isinstance(item, int) and not isinstance(item, bool) and not fits_64_bits(item):
             raise serializers.ValidationError({"extra": [_("Integers must fit in 64 bits.")]})
         if isinstance(item, dict):
             stack.extend(item.values())

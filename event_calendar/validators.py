@@ -30,6 +30,11 @@ def validate_storable_text(value: str) -> None:
         raise ValidationError(_("Text must be valid Unicode."), code="invalid_unicode") from None
 
 
+def fits_64_bits(value: int) -> bool:
+    """Whether an integer can be stored in a 64-bit column and written back to any JSON reader."""
+    return -(2**63) <= value < 2**63
+
+
 def validate_storable_json(value: Any, max_depth: int = 16) -> None:
     """Apply ``validate_storable_text`` to every key and string inside a JSON value, bounding its depth."""
     stack = [(value, 0)]

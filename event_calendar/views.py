@@ -6,6 +6,7 @@ always 200, POST answers ``{"id": ...}``, PUT merges the keys it is sent, DELETE
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from rest_framework.views import APIView
 
 from . import broadcast
 from . import permissions as policy
+from .asyncapi import asyncapi_document
 from .authentication import RemoteTokenAuthentication
 from .conf import app_settings
 from .consumers import MAX_CALLS, unknown_service_result
@@ -43,7 +45,6 @@ from .exceptions import (
 )
 from .files import clean_content_type, clean_file_name, file_response, type_is_accepted
 from .models import Attachment, Calendar, CalendarPreference, Event, sidebar_of
-from .asyncapi import asyncapi_document
 from .openapi import openapi_document
 from .parsers import JSONBodyParser, UploadParser
 from .serializers import (
@@ -385,22 +386,23 @@ def demo_user(raw_id: str):
     return User.objects.filter(pk=pk, is_active=True, is_staff=False, is_superuser=False).first()
 
 
-@csrf_exempt
-def openapi(request: HttpRequest) -> HttpResponse:
-    """``GET openapi.json``: the OpenAPI document of these routes, for anyone (it holds no data)."""
+def public_document(request: HttpRequest, route: str, build: Callable[[str], dict[str, Any]]) -> HttpResponse:
+    """A document for anyone (it holds no data), built for the absolute URL of one of these routes."""
     if request.method not in ("GET", "HEAD"):
         return json_error(_("Method not allowed."), 405)
-    document_url = request.build_absolute_uri(reverse("event_calendar:openapi"))
-    return JsonResponse(openapi_document(document_url.removesuffix("/openapi.json")))
+    return JsonResponse(build(request.build_absolute_uri(reverse(f"event_calendar:{route}"))))
+
+
+@csrf_exempt
+def openapi(request: HttpRequest) -> HttpResponse:
+    """``GET openapi.json``: the OpenAPI document of these routes."""
+    return public_document(request, "openapi", lambda url: openapi_document(url.removesuffix("/openapi.json")))
 
 
 @csrf_exempt
 def asyncapi(request: HttpRequest) -> HttpResponse:
-    """``GET asyncapi.json``: the AsyncAPI document of the ``api/v1`` socket, for anyone."""
-    if request.method not in ("GET", "HEAD"):
-        return json_error(_("Method not allowed."), 405)
-    socket_url = request.build_absolute_uri(reverse("event_calendar:remote"))
-    return JsonResponse(asyncapi_document("ws" + socket_url.removeprefix("http")))
+    """``GET asyncapi.json``: the AsyncAPI document of the ``api/v1`` socket."""
+    return public_document(request, "remote", lambda url: asyncapi_document("ws" + url.removeprefix("http")))
 
 
 @csrf_exempt
