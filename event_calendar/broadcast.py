@@ -14,9 +14,12 @@ for bulk loads.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import secrets
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 from django.db.models import Model, QuerySet
 
@@ -254,6 +257,44 @@ class AccessChange:
 Message = Change | SidebarChange | AccessChange
 
 
+class SenderLoop:
+    """One event loop per process, in a thread of its own, that sends for the whole process.
+
+    Writes run in threads without an event loop (a WSGI worker, an ASGI server's thread for sync views, a
+    management command). ``async_to_sync`` would run each send on a new loop in a new thread, and
+    channels-redis, which keeps its connections per loop, would connect to Redis anew for every change.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def run(self, coroutine: Any) -> Any:
+        """Run ``coroutine`` on the process's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._running_loop()).result()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked worker (gunicorn's preload) inherits the object but not the thread.
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="event_calendar-sender", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+
+sender_loop = SenderLoop()
+
+
+def group_send(layer, group: str, message: dict[str, Any]) -> None:
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues belong to the loop of the server that reads them, and it serves that process only.
+        async_to_sync(layer.group_send)(group, message)
+    else:
+        sender_loop.run(layer.group_send(group, message))
+
+
 def publish(items: Iterable[Message]) -> None:
     """Render and send now. Errors of the channel layer are logged, never raised."""
     layer = get_channel_layer()
@@ -263,7 +304,7 @@ def publish(items: Iterable[Message]) -> None:
         for item in items:
             rendered = item.message()
             if rendered is not None:
-                async_to_sync(layer.group_send)(*rendered)
+                group_send(layer, *rendered)
     except Exception:
         logger.exception("Could not send a live update to the channel layer")
 
@@ -322,7 +363,7 @@ def close_device_sockets(device_id: int, using: str = "default") -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(GROUP, {"type": "device.revoked", "device_id": device_id})
+            group_send(layer, GROUP, {"type": "device.revoked", "device_id": device_id})
         except Exception:
             logger.exception("Could not close a revoked device's sockets")
 

@@ -113,11 +113,14 @@ class LiveSite:
         port = port or free_port()
         log = self.directory / f"server-{port}.log"
         command = {
-            "daphne": ["event_calendar.daphne", "-b", "127.0.0.1", "-p", str(port)],
-            "uvicorn": ["uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"],
+            "daphne": ["event_calendar.daphne", "-b", "127.0.0.1", "-p", str(port), "tests.asgi:application"],
+            "uvicorn": ["uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+                        "tests.asgi:application"],
+            # WSGI workers for the REST routes, as the README's deployment with gunicorn runs them.
+            "gunicorn": ["gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2", "tests.wsgi:application"],
         }[server]
         process = subprocess.Popen(
-            [sys.executable, "-m", *command, "tests.asgi:application"],
+            [sys.executable, "-m", *command],
             env=self.env,
             cwd=ROOT,
             stdout=log.open("ab"),

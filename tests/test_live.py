@@ -79,11 +79,14 @@ def needs_redis():
     pytest.skip("Redis is not reachable at 127.0.0.1:6379")
 
 
+# Each deployment: the site, and where Alice and Bob send their REST calls and open their sockets.
+
+
 @pytest.fixture(scope="module")
 def single_process():
     site = LiveSite()
     base = site.start_server()
-    yield site, [base, base]
+    yield site, [(base, base), (base, base)]
     site.close()
 
 
@@ -91,12 +94,24 @@ def single_process():
 def two_processes():
     needs_redis()
     site = LiveSite(redis=True)
-    bases = [site.start_server(), site.start_server()]
-    yield site, bases
+    first, second = site.start_server(), site.start_server()
+    # With Redis they are different processes: Alice talks to the first, Bob to the second.
+    yield site, [(first, first), (second, second)]
     site.close()
 
 
-@pytest.fixture(params=["single_process", "two_processes"])
+@pytest.fixture(scope="module")
+def wsgi_and_asgi():
+    """The REST routes on WSGI workers (gunicorn), the sockets on an ASGI server: every change crosses
+    from a worker process without an event loop to the socket server through Redis."""
+    needs_redis()
+    site = LiveSite(redis=True)
+    rest, sockets = site.start_server(server="gunicorn"), site.start_server()
+    yield site, [(rest, sockets), (rest, sockets)]
+    site.close()
+
+
+@pytest.fixture(params=["single_process", "two_processes", "wsgi_and_asgi"])
 def deployment(request):
     return request.getfixturevalue(request.param)
 
@@ -104,8 +119,7 @@ def deployment(request):
 async def connected_clients(deployment):
     site, (first, second) = deployment
     tokens = await asyncio.to_thread(site.tokens, "alice", "bob")
-    # Alice talks to the first process, Bob to the second: with Redis they are different processes.
-    alice, bob = Client(tokens["alice"], first, first), Client(tokens["bob"], second, second)
+    alice, bob = Client(tokens["alice"], *first), Client(tokens["bob"], *second)
     await alice.connect()
     await bob.connect()
     return alice, bob
@@ -182,7 +196,7 @@ async def test_the_servers_access_log_masks_tokens(single_process, server):
 
 
 async def test_a_refused_token_cannot_open_the_socket(single_process):
-    _, (base, _) = single_process
+    _, ((base, _), _) = single_process
     url = base.replace("http://", "ws://") + "/calendar/api/api/v1?token=forged&ws=1"
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
         await websockets.connect(url)
@@ -226,7 +240,7 @@ async def test_live_updates_come_back_by_themselves_after_redis_restarts_empty()
     site.env["EVENT_CALENDAR_TEST_REDIS_URL"] = redis.url
     try:
         first, second = site.start_server(), site.start_server()
-        alice, bob = await connected_clients((site, [first, second]))
+        alice, bob = await connected_clients((site, [(first, first), (second, second)]))
         _, created = await alice.rest("POST", "calendars", {"label": "Before"})
         assert (await bob.next_value())["calendar"]["id"] == created["id"]
 
