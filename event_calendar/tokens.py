@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.core import signing
+from django.db import connections
 from django.utils import timezone
 
 from . import broadcast
 from .conf import app_settings
 from .models import Device
+from .validators import fits_64_bits
 
 SALT = "event_calendar.remote-token"
 MAX_TOKEN_LENGTH = 512
@@ -55,7 +58,49 @@ def read_token(token: str) -> Device:
 
 def live_device(device_id: int) -> Device | None:
     """The device, with its user, unless it was revoked or its user was deactivated."""
-    return Device.objects.select_related("user").filter(pk=device_id, revoked_at=None, user__is_active=True).first()
+    # Every request and socket asks this. Written out, the query costs a third of what the ORM spends
+    # building the same join, which was a tenth of a write's time.
+    if not fits_64_bits(device_id):
+        return None
+    using = Device.objects.db
+    User = get_user_model()
+    for user in User._default_manager.db_manager(using).raw(_live_device_sql(), [device_id, True]):
+        return Device(
+            pk=device_id,
+            user=user,
+            created_at=_from_db(Device._meta.get_field("created_at"), user.device_created_at, using),
+            last_seen_at=_from_db(Device._meta.get_field("last_seen_at"), user.device_last_seen_at, using),
+            revoked_at=None,
+        )
+    return None
+
+
+def _from_db(field, value, using: str):
+    """A column read outside the model's own columns, converted as the ORM converts the field (SQLite
+    hands back datetimes as text)."""
+    connection = connections[using]
+    column = field.get_col(field.model._meta.db_table)
+    for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+        value = converter(value, column, connection)
+    return value
+
+
+def _live_device_sql() -> str:
+    """The user's columns, and the device's as ``device_<field>``, of a device that is not revoked and
+    whose user is active."""
+    User = get_user_model()
+    quote = connections[Device.objects.db].ops.quote_name
+    device = {name: quote(Device._meta.get_field(name).column) for name in ("id", "user", "created_at",
+                                                                            "last_seen_at", "revoked_at")}
+    user_columns = ", ".join(f"u.{quote(field.column)}" for field in User._meta.concrete_fields)
+    return (
+        f"SELECT {user_columns}, d.{device['created_at']} AS device_created_at,"
+        f" d.{device['last_seen_at']} AS device_last_seen_at"
+        f" FROM {quote(Device._meta.db_table)} d"
+        f" JOIN {quote(User._meta.db_table)} u ON u.{quote(User._meta.pk.column)} = d.{device['user']}"
+        f" WHERE d.{device['id']} = %s AND d.{device['revoked_at']} IS NULL"
+        f" AND u.{quote(User._meta.get_field('is_active').column)} = %s"
+    )
 
 
 def revoke_device(device: Device) -> None:
