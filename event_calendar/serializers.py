@@ -151,7 +151,8 @@ class IdField(serializers.Field):
 
 class VisibleIdField(IdField):
     """The id of an object the policy lets ``context["user"]`` see, found with ``lookup(user, pk)``;
-    validates to the object itself."""
+    validates to the object itself. ``context["visible"]`` maps field names to an object the view has
+    already loaded through the policy: when the id names it, it is taken as it is."""
 
     default_error_messages = {**IdField.default_error_messages, "unknown": _("Unknown id.")}
 
@@ -160,7 +161,9 @@ class VisibleIdField(IdField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Calendar | Event:
-        found = self.lookup(self.context["user"], super().to_internal_value(data))
+        pk = super().to_internal_value(data)
+        known = self.context.get("visible", {}).get(self.field_name)
+        found = known if known is not None and known.pk == pk else self.lookup(self.context["user"], pk)
         if found is None:
             self.fail("unknown")
         return found

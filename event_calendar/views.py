@@ -121,8 +121,9 @@ class CalendarAPIView(APIView):
         uploads = self.request.build_absolute_uri(reverse("event_calendar:uploads"))
         return FileLinks(uploads, getattr(self.request.auth, "pk", None))
 
-    def serializer_context(self) -> dict[str, Any]:
-        return {"user": self.request.user}
+    def serializer_context(self, **visible: Calendar | Event) -> dict[str, Any]:
+        """``visible``: objects this request has loaded through the policy, by the field naming them."""
+        return {"user": self.request.user, "visible": visible}
 
 
 class EventWriteMixin:
@@ -175,12 +176,14 @@ class EventListView(EventWriteMixin, CalendarAPIView):
 
 class EventDetailView(EventWriteMixin, CalendarAPIView):
     def put(self, request, pk: int):
-        serializer = EventSerializer(data=request.data, partial=True, context=self.serializer_context())
-        serializer.is_valid(raise_exception=True)
         with transaction.atomic():
             event = policy.visible_event(request.user, pk, lock=True)
             if event is None:
                 raise exceptions.NotFound()
+            # An edit mostly keeps the event's calendar, which need not be read again.
+            context = self.serializer_context(type=event.calendar)
+            serializer = EventSerializer(data=request.data, partial=True, context=context)
+            serializer.is_valid(raise_exception=True)
             if serializer.validated_data:
                 self.save_event(event, dict(serializer.validated_data))
             elif not policy.may_edit_events(request.user, event.calendar):
