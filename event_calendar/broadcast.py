@@ -34,7 +34,7 @@ from django.db.models import Model, QuerySet
 
 from .models import Attachment, Calendar, CalendarGrant, CalendarPreference, Device, Event
 from .permissions import CalendarAccess
-from .serializers import FileLinks, render_calendars, render_event
+from .serializers import FileLinks, event_row, render_calendars, render_event, saved_event_row
 
 logger = logging.getLogger("event_calendar")
 
@@ -122,6 +122,8 @@ class Change:
     object_id: int
     calendars: list[int] = field(default_factory=list)
     origin: int | None = None
+    # An event's values as its save wrote them (``saved_event_row``); without them it is read back at commit.
+    saved_row: tuple[Any, ...] | None = None
 
     @property
     def channel(self) -> str:
@@ -137,6 +139,8 @@ class Change:
 
     def merge(self, later: Change) -> bool:
         """Take in a later change of the same object in the same transaction, if one message can say both."""
+        # What was saved earlier no longer says what the row holds at commit.
+        self.saved_row = later.saved_row
         if self.verb == "delete" or later.verb != "update":
             return False
         self.calendars += [pk for pk in later.calendars if pk not in self.calendars]
@@ -160,10 +164,13 @@ class Change:
         deleted = {"type": "delete-event", "event": {"id": self.object_id}}
         if self.verb == "delete":
             return {"calendars": self.calendars, "frames": {"delete": event_frame("events", deleted)}}
-        stored = Event.objects.filter(pk=self.object_id).first()
-        if stored is None:
-            return None
-        event = render_event(stored, MarkedFileLinks())
+        row = self.saved_row
+        if row is None:
+            stored = Event.objects.filter(pk=self.object_id).first()
+            if stored is None:
+                return None
+            row = event_row(stored)
+        event = render_event(row, MarkedFileLinks())
         calendars = [pk for pk in self.calendars if pk != event["type"]] + [event["type"]]
         frames = {self.verb: event_frame("events", {"type": self.action, "event": event})}
         if len(calendars) > 1:
@@ -386,7 +393,8 @@ def event_saved(sender, instance: Event, created: bool, using: str, **kwargs) ->
     if previous is not None and previous != instance.calendar_id:
         calendars.append(previous)
     instance._loaded_calendar_id = instance.calendar_id
-    schedule(Change("add-event" if created else "update-event", instance.pk, calendars), using)
+    saved_row = saved_event_row(instance, kwargs.get("update_fields"))
+    schedule(Change("add-event" if created else "update-event", instance.pk, calendars, saved_row=saved_row), using)
 
 
 def event_deleted(sender, instance: Event, using: str, origin: Any = None, **kwargs) -> None:

@@ -427,6 +427,49 @@ async def test_plain_orm_writes_are_broadcast_to_everyone(bob):
         assert (await next_event(other))["value"] == {"type": "delete-event", "event": {"id": event_id}}
 
 
+@database_sync_to_async
+def orm_writes_the_database_converts(calendar: Calendar) -> int:
+    # Dates given as text are parsed as they are stored; the second save writes the status only.
+    event = Event.objects.create(
+        calendar=calendar, text="Stored", start_date="2024-02-10T09:30:00+01:00", end_date="2024-02-10T08:30Z"
+    )
+    event.text = "Never saved"
+    event.status = "tentative"
+    event.save(update_fields=["status"])
+    return event.pk
+
+
+async def test_a_change_shows_what_the_row_holds_whatever_the_saved_instance_holds(bob):
+    calendar = await make_calendar()
+    async with socket(await token_for(bob)) as other:
+        event_id = await orm_writes_the_database_converts(calendar)
+        added, updated = (await next_event(other))["value"], (await next_event(other))["value"]
+        _, (listed,) = await rest(await token_for(bob), "GET", "events")
+        assert added["type"] == "add-event" and "status" not in added["event"]
+        assert added["event"]["start_date"] == added["event"]["end_date"] == "2024-02-10T08:30:00.000Z"
+        assert added["event"]["text"] == "Stored"
+        assert updated == {"type": "update-event", "event": listed}
+        assert listed["id"] == event_id and listed["text"] == "Stored" and listed["status"] == "tentative"
+
+
+@database_sync_to_async
+def create_and_delete_in_one_transaction(calendar: Calendar) -> int:
+    with transaction.atomic():
+        event = Event.objects.create(calendar=calendar, text="Gone", start_date=datetime.now(UTC),
+                                     end_date=datetime.now(UTC))
+        event_id = event.pk
+        event.delete()
+    return event_id
+
+
+async def test_an_event_created_and_deleted_in_one_transaction_is_only_deleted(bob):
+    calendar = await make_calendar()
+    async with socket(await token_for(bob)) as other:
+        event_id = await create_and_delete_in_one_transaction(calendar)
+        assert (await next_event(other))["value"] == {"type": "delete-event", "event": {"id": event_id}}
+        await assert_silent(other)
+
+
 async def test_admin_writes_are_broadcast(bob):
     admin = await database_sync_to_async(get_user_model().objects.create_superuser)("root", "root@example.com", "pw")
     calendar = await make_calendar()
