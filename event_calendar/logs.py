@@ -2,9 +2,9 @@
 
 The widget puts its Remote-Token in the socket's URL (``?token=``), and uploads and file links carry
 ``token=`` and ``sig=`` in theirs, so an access log would otherwise hold working credentials. ``MaskTokens``
-is a logging filter for servers that log through Python's logging (uvicorn's ``uvicorn.access``, Daphne's
-``runserver`` as ``django.channels.server``); ``MaskedAccessLog`` is Daphne's own access log, masked, which
-``python -m event_calendar.daphne`` uses.
+is a logging filter for servers that log through Python's logging (uvicorn's ``uvicorn.access``, gunicorn's
+``gunicorn.access``, Daphne's ``runserver`` as ``django.channels.server``); ``MaskedAccessLog`` is Daphne's own
+access log, masked, which ``python -m event_calendar.daphne`` uses.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from urllib.parse import unquote
 
 from daphne.access import AccessLogGenerator
 
-# A query parameter: its separator, its (maybe percent-encoded) name, and its value.
-QUERY_PARAMETER = re.compile(r"([?&;])([^=&;#\s\"']*)=([^&;#\s\"']*)")
+# A query parameter: its separator (none at the start of a bare query string, as gunicorn logs one), its
+# (maybe percent-encoded) name, and its value.
+QUERY_PARAMETER = re.compile(r"(^|[?&;])([^=&;#?\s\"']*)=([^&;#\s\"']*)")
 SECRET_NAMES = frozenset({"token", "sig"})
 MASK = "***"
 
@@ -45,14 +46,16 @@ class MaskTokens(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = mask_tokens(record.msg)
         if isinstance(record.args, dict):
-            record.args = {key: _masked(value) for key, value in record.args.items()}
+            # In place: gunicorn's mapping is a dict of its own that answers "-" for keys it lacks.
+            for key, value in record.args.items():
+                record.args[key] = _masked(value)
         elif isinstance(record.args, tuple):
             record.args = tuple(_masked(value) for value in record.args)
         return True
 
 
-# Where uvicorn logs requests and socket handshakes, and where Daphne's runserver logs requests.
-ACCESS_LOGGERS = ("uvicorn.access", "uvicorn.error", "django.channels.server")
+# Where uvicorn logs requests and socket handshakes, and where gunicorn and Daphne's runserver log requests.
+ACCESS_LOGGERS = ("uvicorn.access", "uvicorn.error", "gunicorn.access", "django.channels.server")
 
 
 def masked_access_logging() -> dict[str, Any]:

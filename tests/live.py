@@ -117,7 +117,8 @@ class LiveSite:
             "uvicorn": ["uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
                         "tests.asgi:application"],
             # WSGI workers for the REST routes, as the README's deployment with gunicorn runs them.
-            "gunicorn": ["gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2", "tests.wsgi:application"],
+            "gunicorn": ["gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2", "--access-logfile", "-",
+                         "tests.wsgi:application"],
         }[server]
         process = subprocess.Popen(
             [sys.executable, "-m", *command],

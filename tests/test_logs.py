@@ -27,6 +27,7 @@ TOKEN = "WyIxIiwxXQ:1xZN6v:K3-V9KZZh-mGDnU3qDsmaLJhDFZQ67Z_RC_gk8sUy0s"
         (f"GET /events?token%00={TOKEN} 401", "GET /events?token%00=*** 401"),
         (f"GET /events?TOKEN={TOKEN}", "GET /events?TOKEN=***"),
         ("GET /events?token=", "GET /events?token="),
+        (f"token={TOKEN}&ws=1", "token=***&ws=1"),
     ],
 )
 def test_mask_tokens(line, masked):
@@ -48,6 +49,15 @@ def test_filter_masks_mapping_arguments_as_daphnes_runserver_logs_them():
                                                            "status": 200})
     MaskTokens().filter(entry)
     assert entry.getMessage() == "HTTP GET /events?token=*** 200"
+
+
+def test_filter_masks_gunicorns_atoms_and_keeps_their_mapping():
+    from gunicorn.glogging import SafeAtoms
+
+    atoms = SafeAtoms({"h": "127.0.0.1", "r": f"GET /events?token={TOKEN} HTTP/1.1", "q": f"token={TOKEN}"})
+    entry = record('%(h)s "%(r)s" %(q)s %({x-forwarded-for}i)s', atoms)
+    MaskTokens().filter(entry)
+    assert entry.getMessage() == '127.0.0.1 "GET /events?token=*** HTTP/1.1" token=*** -'
 
 
 def test_filter_masks_the_message_itself():
