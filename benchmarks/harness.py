@@ -124,9 +124,10 @@ def postgres(statement: str) -> None:
 
 
 class Server:
-    """One ASGI server process serving ``tests.asgi:application`` as a deployment would start it."""
+    """One ASGI server process serving ``tests.asgi:application`` as a deployment would start it, or
+    gunicorn's WSGI workers serving ``tests.wsgi:application`` (the REST routes only)."""
 
-    def __init__(self, kind: str, env: dict[str, str], directory: Path) -> None:
+    def __init__(self, kind: str, env: dict[str, str], directory: Path, workers: int = 1) -> None:
         self.kind = kind
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
@@ -138,6 +139,9 @@ class Server:
         elif kind == "uvicorn":
             command = [PYTHON, "-m", "uvicorn", "tests.asgi:application", "--host", HOST, "--port", str(self.port),
                        "--lifespan", "off"]
+        elif kind == "gunicorn":
+            command = [PYTHON, "-m", "gunicorn", "-b", f"{HOST}:{self.port}", "-w", str(workers),
+                       "tests.wsgi:application"]
         else:
             raise ValueError(f"unknown server {kind!r}")
         self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self.log.open("ab"),
@@ -161,16 +165,24 @@ class Server:
         self.stop()
         raise RuntimeError(f"{self.kind} did not start:\n{self.log.read_text()[-4000:]}")
 
+    def pids(self) -> list[int]:
+        """The server process and its children (gunicorn's workers)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [self.pid, *map(int, children)]
+
     def cpu_seconds(self) -> float:
-        """User and system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User and system CPU time the server's processes have used so far."""
+        total = 0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def rss_kb(self) -> int:
-        return proc_status_kb(self.pid, "VmRSS")
+        return sum(proc_status_kb(pid, "VmRSS") for pid in self.pids())
 
     def peak_kb(self) -> int:
-        return proc_status_kb(self.pid, "VmHWM")
+        return sum(proc_status_kb(pid, "VmHWM") for pid in self.pids())
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -233,8 +245,8 @@ class Site:
     def seed(self, command: dict[str, Any]) -> Any:
         return json.loads(self._run([PYTHON, "-m", "benchmarks.seed", json.dumps(command)]))
 
-    def start_server(self, kind: str) -> Server:
-        server = Server(kind, self.env, self.directory)
+    def start_server(self, kind: str, workers: int = 1) -> Server:
+        server = Server(kind, self.env, self.directory, workers)
         self.servers.append(server)
         return server
 

@@ -141,7 +141,7 @@ def per(large: float | None, small: float | None, delta_count: int, scale: float
 def writes_growth(writes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
-            "server_processes": large.get("server_processes", 1),
+            "label": process_label(large),
             "from_clients": small["clients"],
             "to_clients": large["clients"],
             "ops_per_s": [small["ops_per_s"], large["ops_per_s"]],
@@ -171,9 +171,9 @@ def growth(results: dict[str, Any]) -> dict[str, Any]:
                 "bytes_per_event": per(large["bytes"], small["bytes"], count),
                 "ratio_to_floor": [small["ratio_to_floor"], large["ratio_to_floor"]],
             })
-    for processes in sorted({row.get("server_processes", 1) for row in results.get("writes", [])}):
-        writes = [row for row in results["writes"] if row.get("server_processes", 1) == processes]
-        out["writes"] += writes_growth(writes)
+    labels = {process_label(row): None for row in results.get("writes", [])}
+    for label in labels:
+        out["writes"] += writes_growth([row for row in results["writes"] if process_label(row) == label])
     for name in [config["name"] for config in FANOUT_CONFIGS]:
         rows = [row for row in results.get("fanout", []) if row["config"] == name]
         for small, large in pairwise(rows):
@@ -203,6 +203,8 @@ def below(value: float | None, limit: float) -> bool:
 
 
 def process_label(row: dict[str, Any]) -> str:
+    if row.get("server") == "gunicorn":
+        return f"gunicorn, {row['server_processes']} WSGI workers + Redis"
     return "1 process" if row.get("server_processes", 1) == 1 else f"{row['server_processes']} processes + Redis"
 
 
@@ -335,7 +337,7 @@ def report(results: dict[str, Any]) -> str:
                      f"{fmt(g['peak_kb_per_event'], 2)} KB peak RSS / event",
                      f"x floor {g['ratio_to_floor'][0]:.2f} -> {g['ratio_to_floor'][1]:.2f}"])
     for g in grown.get("writes", []):
-        rows.append([f"writes postgres, {g['server_processes']} process(es)",
+        rows.append([f"writes postgres, {g['label']}",
                      f"{g['from_clients']} -> {g['to_clients']} clients",
                      f"{g['ops_per_s'][0]:.0f} -> {g['ops_per_s'][1]:.0f} ops/s",
                      f"median {g['median_ms'][0]:.1f} -> {g['median_ms'][1]:.1f} ms",
@@ -373,6 +375,8 @@ def main() -> int:
     parser.add_argument("--fanout-configs", default=",".join(c["name"] for c in FANOUT_CONFIGS),
                         help="fan-out configurations, comma-separated")
     parser.add_argument("--socket-processes", type=int, default=2, help="client processes holding the sockets")
+    parser.add_argument("--wsgi-workers", type=int, default=5,
+                        help="also run the writes on gunicorn with this many WSGI workers (0: don't)")
     parser.add_argument("--profile", metavar="DIR", help="also profile the server with py-spy (after timing): "
                         "GET events 10,000, writes from 8 clients, fan-out to 1,000 sockets")
     parser.add_argument("--redis-socket-timeout", type=float,
@@ -424,6 +428,12 @@ def main() -> int:
                 results["writes"] += run_writes("postgres", sizes["write_clients"], args.server,
                                                 sizes["write_seconds"], profile_dir if processes == 1 else None,
                                                 8 if not args.quick else sizes["write_clients"][-1], processes, log)
+            if args.wsgi_workers:
+                log(f"writes: postgres, gunicorn with {args.wsgi_workers} WSGI workers")
+                results["writes"] += run_writes("postgres", sizes["write_clients"], "gunicorn",
+                                                sizes["write_seconds"], profile_dir,
+                                                8 if not args.quick else sizes["write_clients"][-1],
+                                                args.wsgi_workers, log)
         if "fanout" in sections:
             results["fanout"] = []
             wanted = {name.strip() for name in args.fanout_configs.split(",")}

@@ -140,13 +140,18 @@ def run_writes(database: str, concurrency: list[int], server_kind: str, duration
                profile_dir: Path | None, profile_clients: int | None, processes: int = 1,
                log=print) -> list[dict[str, Any]]:
     """With ``processes`` > 1, that many server processes share the database and Redis (as a deployment
-    behind a proxy), and the clients are spread over them."""
-    site = Site(database, redis=processes > 1)
+    behind a proxy), and the clients are spread over them. With ``server_kind`` "gunicorn", one gunicorn
+    serves the REST routes with ``processes`` WSGI workers, sending live updates through Redis."""
+    wsgi = server_kind == "gunicorn"
+    site = Site(database, redis=processes > 1 or wsgi)
     results = []
     try:
         seeded = site.seed({"op": "events", "total": SEED_EVENTS, "calendars": 5})
         tokens = site.seed({"op": "users", "count": max(concurrency), "prefix": "writer"})
-        servers = [site.start_server(server_kind) for _ in range(processes)]
+        if wsgi:
+            servers = [site.start_server(server_kind, workers=processes)]
+        else:
+            servers = [site.start_server(server_kind) for _ in range(processes)]
         ports = [server.port for server in servers]
         run_clients(ports, tokens[:2 * processes], seeded["calendars"], min(duration, 2.0))  # warm-up
         for clients in concurrency:
@@ -169,7 +174,7 @@ def run_writes(database: str, concurrency: list[int], server_kind: str, duration
                 "server": server_kind,
                 "clients": clients,
                 "server_processes": processes,
-                "channel_layer": "redis" if processes > 1 else "in-memory",
+                "channel_layer": "redis" if processes > 1 or wsgi else "in-memory",
                 "duration_s": outcome["elapsed"],
                 "ops": ops,
                 "ops_per_s": ops / outcome["elapsed"],
@@ -196,7 +201,7 @@ def run_writes(database: str, concurrency: list[int], server_kind: str, duration
                 f"{len(errors)} errors, {lost} lost of {checked}")
             if profile_dir is not None and clients == profile_clients:
                 path = profile_dir / f"writes-{database}-{processes}p-{clients}-{server_kind}.txt"
-                with Profile(servers[0].pid, path):
+                with Profile(servers[0].pids()[-1], path):
                     run_clients(ports, tokens[:clients], seeded["calendars"], duration)
                 log(f"  profile written to {path}")
     finally:
