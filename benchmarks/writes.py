@@ -196,7 +196,8 @@ def run_writes(database: str, concurrency: list[int], server_kind: str, duration
                 "server_cpu_ms_per_op": server_cpu * 1000 / max(ops, 1),
             }
             results.append(row)
-            log(f"  writes {database} {processes} process(es) {clients} clients: {row['ops_per_s']:.0f} ops/s, median "
+            servers_label = f"gunicorn {processes} workers" if wsgi else f"{processes} process(es)"
+            log(f"  writes {database} {servers_label} {clients} clients: {row['ops_per_s']:.0f} ops/s, median "
                 f"{row['latency_ms']['median']:.1f} ms, p95 {row['latency_ms']['p95']:.1f} ms, "
                 f"{len(errors)} errors, {lost} lost of {checked}")
             if profile_dir is not None and clients == profile_clients:
