@@ -34,7 +34,7 @@ from django.db.models import Model, QuerySet
 
 from .models import Attachment, Calendar, CalendarGrant, CalendarPreference, Device, Event
 from .permissions import CalendarAccess
-from .serializers import FileLinks, event_row, render_calendars, render_event, saved_event_row
+from .serializers import FileLinks, render_calendars, render_event
 
 logger = logging.getLogger("event_calendar")
 
@@ -122,8 +122,6 @@ class Change:
     object_id: int
     calendars: list[int] = field(default_factory=list)
     origin: int | None = None
-    # An event's values as its save wrote them (``saved_event_row``); without them it is read back at commit.
-    saved_row: tuple[Any, ...] | None = None
 
     @property
     def channel(self) -> str:
@@ -139,8 +137,6 @@ class Change:
 
     def merge(self, later: Change) -> bool:
         """Take in a later change of the same object in the same transaction, if one message can say both."""
-        # What was saved earlier no longer says what the row holds at commit.
-        self.saved_row = later.saved_row
         if self.verb == "delete" or later.verb != "update":
             return False
         self.calendars += [pk for pk in later.calendars if pk not in self.calendars]
@@ -164,13 +160,10 @@ class Change:
         deleted = {"type": "delete-event", "event": {"id": self.object_id}}
         if self.verb == "delete":
             return {"calendars": self.calendars, "frames": {"delete": event_frame("events", deleted)}}
-        row = self.saved_row
-        if row is None:
-            stored = Event.objects.filter(pk=self.object_id).first()
-            if stored is None:
-                return None
-            row = event_row(stored)
-        event = render_event(row, MarkedFileLinks())
+        stored = Event.objects.filter(pk=self.object_id).first()
+        if stored is None:
+            return None
+        event = render_event(stored, MarkedFileLinks())
         calendars = [pk for pk in self.calendars if pk != event["type"]] + [event["type"]]
         frames = {self.verb: event_frame("events", {"type": self.action, "event": event})}
         if len(calendars) > 1:
@@ -393,8 +386,7 @@ def event_saved(sender, instance: Event, created: bool, using: str, **kwargs) ->
     if previous is not None and previous != instance.calendar_id:
         calendars.append(previous)
     instance._loaded_calendar_id = instance.calendar_id
-    saved_row = saved_event_row(instance, kwargs.get("update_fields"))
-    schedule(Change("add-event" if created else "update-event", instance.pk, calendars, saved_row=saved_row), using)
+    schedule(Change("add-event" if created else "update-event", instance.pk, calendars), using)
 
 
 def event_deleted(sender, instance: Event, using: str, origin: Any = None, **kwargs) -> None:

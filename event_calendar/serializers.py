@@ -498,58 +498,11 @@ EVENT_ATTRIBUTES = tuple(
 )
 
 
-EVENT_FIELDS = tuple(Event._meta.get_field(attribute) for attribute in EVENT_ATTRIBUTES)
-
-
-def event_row(event: Event) -> tuple[Any, ...]:
-    """The instance's values, in the order of ``EVENT_COLUMNS``."""
-    return tuple(getattr(event, attribute) for attribute in EVENT_ATTRIBUTES)
-
-
-def saved_event_row(event: Event, update_fields: Any = None) -> tuple[Any, ...] | None:
-    """The values ``event.save()`` has just written, when reading the row back would give the same:
-    every column was written, and each value has the type the database hands back. None otherwise (a
-    date given as text, or a naive one, is converted as it is stored)."""
-    if update_fields is not None or event.get_deferred_fields():
-        return None
-    row = event_row(event)
-    return row if all(_stored_as_given(field, value) for field, value in zip(EVENT_FIELDS, row)) else None
-
-
-def _stored_as_given(field: models.Field, value: Any) -> bool:
-    if value is None:
-        return field.null
-    if isinstance(field, models.JSONField):
-        return _plain_json(value)
-    if isinstance(field, models.DateTimeField):
-        return isinstance(value, datetime) and value.utcoffset() is not None
-    if isinstance(field, models.BooleanField):
-        return isinstance(value, bool)
-    if isinstance(field, (models.CharField, models.TextField)):
-        return isinstance(value, str)
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _plain_json(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if not all(isinstance(key, str) for key in item):
-                return False
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif item is not None and not isinstance(item, (str, int, float, bool)):
-            return False
-    return True
-
-
-def render_event(row: tuple[Any, ...], links: FileLinks) -> dict[str, Any]:
-    """One event as ``render_events`` renders it, from an instance's values (``event_row``, or
-    ``saved_event_row``): a live update renders one event per change, where building the list's query
-    would cost more than the rest."""
-    attachments = Attachment.objects.filter(event_id=row[0]).order_by("pk").values_list("pk", "name")
+def render_event(event: Event, links: FileLinks) -> dict[str, Any]:
+    """One event as ``render_events`` renders it, from the instance as loaded (a live update renders one
+    event per change, where building the list's query would cost more than the rest)."""
+    attachments = Attachment.objects.filter(event_id=event.pk).order_by("pk").values_list("pk", "name")
+    row = tuple(getattr(event, attribute) for attribute in EVENT_ATTRIBUTES)
     return _render_event_row(row, [links.render(pk, name) for pk, name in attachments], decode=_loaded)
 
 

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
-from event_calendar import broadcast
 from event_calendar.models import Event
-from event_calendar.serializers import (
-    CalendarSerializer,
-    EventSerializer,
-    FileLinks,
-    event_row,
-    render_event,
-    render_events,
-)
+from event_calendar.serializers import CalendarSerializer, EventSerializer, FileLinks, render_event, render_events
 
 from .conftest import widget_event
 from .test_uploads import upload
@@ -88,23 +78,4 @@ def test_one_event_renders_from_its_instance_as_from_its_row(api, calendar, toke
     links = FileLinks("http://testserver/calendar/api/uploads", 7)
     for pk in (series_id, cancelled_id):
         (from_row,) = render_events(Event.objects.filter(pk=pk), links)
-        assert render_event(event_row(Event.objects.get(pk=pk)), links) == from_row
-
-
-def test_the_live_update_of_a_rest_write_renders_what_was_saved_without_reading_the_event_back(
-    api, calendar, django_capture_on_commit_callbacks
-):
-    with broadcast.paused():
-        event_id = api.post("events", widget_event(calendar.pk)).json()["id"]
-    edit = {"text": "Edited", "start_date": "2024-02-10T09:30:00+01:00"}
-    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True) as callbacks:
-        assert api.put(f"events/{event_id}", edit).status_code == 200
-
-    (publication,) = callbacks
-    links = FileLinks("http://testserver/calendar/api/uploads", 7)
-    event = render_event(publication.item.saved_row, links)
-    assert event == render_events(Event.objects.filter(pk=event_id), links)[0]
-    assert event["text"] == "Edited" and event["start_date"] == "2024-02-10T08:30:00.000Z"
-    # The PUT's own lookup of the event, and no second read for the live update.
-    selects = [query["sql"] for query in queries if query["sql"].startswith("SELECT")]
-    assert len([sql for sql in selects if 'FROM "event_calendar_event"' in sql]) == 1
+        assert render_event(Event.objects.get(pk=pk), links) == from_row
