@@ -44,7 +44,7 @@ def read_token(token: str) -> Device:
         raise InvalidToken("Token expired.") from None
     except (signing.BadSignature, ValueError, TypeError):
         raise InvalidToken("Invalid token.") from None
-    if not isinstance(device_id, int) or not isinstance(user_id, str):
+    if not isinstance(device_id, int) or isinstance(device_id, bool) or not isinstance(user_id, str):
         raise InvalidToken("Invalid token.")
     device = live_device(device_id)
     if device is None or str(device.user_id) != user_id:

@@ -133,6 +133,13 @@ def test_validly_signed_token_with_malformed_payload_is_json_401(payload):
     assert_refused(WidgetClient(signing.dumps(payload, salt=SALT)).get("events"))
 
 
+@pytest.mark.parametrize("device_id", [True, False])
+def test_validly_signed_token_naming_a_device_by_a_boolean_is_json_401(user, device_id):
+    Device.objects.get_or_create(pk=1, defaults={"user": user})  # True would name it, as 1 == True
+
+    assert_refused(WidgetClient(signing.dumps([str(user.pk), device_id], salt=SALT)).get("events"))
+
+
 def test_token_of_revoked_device_is_json_401(user, token):
     other_device_token = issue_token(user)
 
