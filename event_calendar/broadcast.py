@@ -265,14 +265,23 @@ class SenderLoop:
     channels-redis, which keeps its connections per loop, would connect to Redis anew for every change.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = 5.0) -> None:
+        # A send takes milliseconds; a hung layer would otherwise hold the write's reply for as long as its
+        # socket timeout, once per change, past a WSGI server's worker timeout.
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
 
     def run(self, coroutine: Any) -> Any:
-        """Run ``coroutine`` on the process's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self._running_loop()).result()
+        """Run ``coroutine`` on the process's loop and wait for its result; ``TimeoutError`` after
+        ``timeout`` seconds, when it is cancelled."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
+        try:
+            return future.result(self.timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from channels.layers import BaseChannelLayer
@@ -63,6 +64,28 @@ def test_a_failed_send_is_raised_to_its_sender_and_the_loop_serves_the_next():
     send_numbers(layer, range(2, 3))
 
     assert [n for n, _, _ in layer.sent] == [0, 2]
+
+
+def test_a_send_that_hangs_is_given_up_after_the_timeout_and_the_loop_serves_the_next():
+    sender = broadcast.SenderLoop(timeout=0.2)
+    cancelled = threading.Event()
+
+    async def hang():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def answer():
+        return 42
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        sender.run(hang())
+    assert time.monotonic() - started < 5
+    assert cancelled.wait(5)
+    assert sender.run(answer()) == 42
 
 
 class DownLayer(BaseChannelLayer):
