@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.fanout import run_fanout  # noqa: E402
 from benchmarks.harness import HOST, wait_until_quiet  # noqa: E402
 from benchmarks.load import run_load  # noqa: E402
-from benchmarks.writes import run_writes  # noqa: E402
+from benchmarks.writes import process_label, run_writes  # noqa: E402
 
 FULL = {
     "load_sizes": [1_000, 10_000, 50_000],
@@ -202,12 +202,6 @@ def check(name: str, value: float | None, unit: str, target: str, ok: bool | Non
 def below(value: float | None, limit: float) -> bool:
     """A latency target: missed when nothing was measured (every frame lost)."""
     return value is not None and value < limit
-
-
-def process_label(row: dict[str, Any]) -> str:
-    if row.get("server") == "gunicorn":
-        return f"gunicorn, {row['server_processes']} WSGI workers + Redis"
-    return "1 process" if row.get("server_processes", 1) == 1 else f"{row['server_processes']} processes + Redis"
 
 
 def checks(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -93,6 +93,13 @@ def client(index: int, port: int, token: str, calendar_id: int, start_at: float,
     connection.close()
 
 
+def process_label(row: dict[str, Any]) -> str:
+    """The server configuration a row of figures was measured on."""
+    if row.get("server") == "gunicorn":
+        return f"gunicorn, {row['server_processes']} WSGI workers + Redis"
+    return "1 process" if row.get("server_processes", 1) == 1 else f"{row['server_processes']} processes + Redis"
+
+
 def run_clients(ports: list[int], tokens: list[str], calendar_ids: list[int], duration: float) -> dict[str, Any]:
     """One process per token; client i talks to ``ports[i % len(ports)]`` (a proxy's round robin)."""
     context = multiprocessing.get_context("fork")
@@ -196,8 +203,7 @@ def run_writes(database: str, concurrency: list[int], server_kind: str, duration
                 "server_cpu_ms_per_op": server_cpu * 1000 / max(ops, 1),
             }
             results.append(row)
-            servers_label = f"gunicorn {processes} workers" if wsgi else f"{processes} process(es)"
-            log(f"  writes {database} {servers_label} {clients} clients: {row['ops_per_s']:.0f} ops/s, median "
+            log(f"  writes {database}, {process_label(row)}, {clients} clients: {row['ops_per_s']:.0f} ops/s, median "
                 f"{row['latency_ms']['median']:.1f} ms, p95 {row['latency_ms']['p95']:.1f} ms, "
                 f"{len(errors)} errors, {lost} lost of {checked}")
             if profile_dir is not None and clients == profile_clients:
